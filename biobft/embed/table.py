@@ -1,0 +1,180 @@
+"""The embedding table: the contract between biobft's upstream and downstream halves.
+
+An embedding table is a :class:`pandas.DataFrame` whose index holds unique gene symbols and whose
+columns are ``float32`` embedding dimensions (named ``"0"``, ``"1"``, ...). Its metadata (model id,
+text source, pooling, dimension, creation time) lives in ``table.attrs["biobft"]`` and travels with
+the table through :func:`write_table` / :func:`read_table` (parquet schema metadata, or a JSON
+sidecar for CSV).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._paths import atomic_path
+
+META_KEY = "biobft"
+
+
+def make_table(
+    vectors: np.ndarray,
+    genes: Sequence[str],
+    *,
+    model: str,
+    source: str,
+    pooling: str | None = None,
+    **extra: Any,
+) -> pd.DataFrame:
+    """Build an embedding table from a ``genes x d`` matrix.
+
+    Parameters
+    ----------
+    vectors
+        Array of shape ``(len(genes), d)``.
+    genes
+        Gene symbols (unique), one per row.
+    model, source, pooling
+        Provenance recorded in ``table.attrs["biobft"]``.
+    **extra
+        Further JSON-serialisable metadata.
+
+    Returns
+    -------
+    The validated table.
+    """
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[0] != len(genes):
+        raise ValueError(
+            f"vectors must have shape (n_genes, d) = ({len(genes)}, d); got {vectors.shape}"
+        )
+    table = pd.DataFrame(
+        vectors,
+        index=pd.Index([str(g) for g in genes], name="gene"),
+        columns=[str(i) for i in range(vectors.shape[1])],
+    )
+    table.attrs[META_KEY] = {
+        "model": str(model),
+        "source": str(source),
+        "pooling": pooling,
+        "dim": int(vectors.shape[1]),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **extra,
+    }
+    return validate_table(table)
+
+
+def table_metadata(table: pd.DataFrame) -> dict[str, Any]:
+    """The provenance record of a table (empty dict when it has none)."""
+    return dict(table.attrs.get(META_KEY, {}))
+
+
+def validate_table(table: pd.DataFrame, *, name: str = "embedding table") -> pd.DataFrame:
+    """Check the embedding-table contract and return the table as ``float32``.
+
+    Raises
+    ------
+    TypeError
+        If ``table`` is not a DataFrame.
+    ValueError
+        On an empty table, duplicate or empty gene symbols, non-numeric columns, or NaN/inf values
+        (the message names the offending genes).
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(
+            f"{name} must be a pandas DataFrame (index = gene symbol, columns = dimensions); "
+            f"got {type(table).__name__}. Build one with biobft.embed.make_table(vectors, genes)"
+        )
+    if table.shape[0] == 0 or table.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {table.shape}); it needs genes and dimensions")
+    index = table.index.astype(str)
+    dup = index[index.duplicated()].unique()
+    if len(dup):
+        raise ValueError(
+            f"{name} has {len(dup)} duplicate gene symbol(s) in its index, e.g. {list(dup[:5])}; "
+            "keep one row per gene (table[~table.index.duplicated()])"
+        )
+    non_numeric = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
+    if non_numeric:
+        raise ValueError(
+            f"{name} has non-numeric column(s) {non_numeric[:5]}; every column must be a dimension"
+        )
+    values = table.to_numpy(dtype=np.float32)
+    bad = ~np.isfinite(values).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"{name} has {int(bad.sum())} row(s) with NaN or inf, e.g. {list(index[bad][:5])}; "
+            "drop them (table.dropna()) or re-embed those genes"
+        )
+    if table.dtypes.eq(np.float32).all() and table.index.equals(index):
+        return table
+    out = pd.DataFrame(values, index=pd.Index(index, name="gene"), columns=table.columns)
+    out.attrs = dict(table.attrs)
+    return out
+
+
+def write_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write a table atomically to ``.parquet`` (metadata in the schema) or ``.csv`` (+ ``.json``).
+
+    Returns
+    -------
+    The path written.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = validate_table(table)
+    path = Path(path)
+    meta = json.dumps(table_metadata(table))
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        arrow = pa.Table.from_pandas(table, preserve_index=True)
+        arrow = arrow.replace_schema_metadata(
+            {**(arrow.schema.metadata or {}), META_KEY.encode(): meta.encode()}
+        )
+        with atomic_path(path) as tmp:
+            pq.write_table(arrow, tmp)
+    elif suffix in {".csv", ".tsv"}:
+        sep = "," if suffix == ".csv" else "\t"
+        with atomic_path(path) as tmp:
+            table.to_csv(tmp, sep=sep)
+        with atomic_path(path.with_suffix(path.suffix + ".json")) as tmp:
+            tmp.write_text(meta)
+    else:
+        raise ValueError(f"unsupported table format {path.suffix!r}; use .parquet, .csv or .tsv")
+    return path
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a table written by :func:`write_table` (or any gene x dimension parquet / CSV)."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"embedding table {str(path)!r} does not exist; write one with `biobft embed --out`"
+        )
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        arrow = pq.read_table(path)
+        raw = (arrow.schema.metadata or {}).get(META_KEY.encode())
+        table = arrow.to_pandas()
+        meta = json.loads(raw) if raw else {}
+    elif suffix in {".csv", ".tsv"}:
+        table = pd.read_csv(path, sep="," if suffix == ".csv" else "\t", index_col=0)
+        sidecar = path.with_suffix(path.suffix + ".json")
+        meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+    else:
+        raise ValueError(f"unsupported table format {path.suffix!r}; use .parquet, .csv or .tsv")
+    table.index = table.index.astype(str)
+    table.index.name = "gene"
+    table.columns = [str(c) for c in table.columns]
+    table.attrs[META_KEY] = meta
+    return validate_table(table, name=f"embedding table {path.name}")

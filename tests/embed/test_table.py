@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from biobft.embed.table import make_table, read_table, table_metadata, validate_table, write_table
+
+
+@pytest.fixture
+def table() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return make_table(
+        rng.normal(size=(4, 3)), ["TP53", "KLF1", "BRCA1", "MYC"], model="m", source="s"
+    )
+
+
+def test_make_table_contract(table):
+    assert table.shape == (4, 3)
+    assert (table.dtypes == np.float32).all()
+    assert list(table.index) == ["TP53", "KLF1", "BRCA1", "MYC"]
+    meta = table_metadata(table)
+    assert meta["model"] == "m" and meta["source"] == "s" and meta["dim"] == 3
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".tsv"])
+def test_roundtrip_keeps_values_and_metadata(table, tmp_path, suffix):
+    path = write_table(table, tmp_path / f"t{suffix}")
+    back = read_table(path)
+    np.testing.assert_allclose(back.to_numpy(), table.to_numpy(), rtol=1e-6)
+    assert list(back.index) == list(table.index)
+    assert table_metadata(back)["model"] == "m"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_validate_rejects_nan_rows(table):
+    table.iloc[1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"1 row\(s\) with NaN or inf, e.g. \['KLF1'\]"):
+        validate_table(table)
+
+
+def test_validate_rejects_duplicate_genes(table):
+    table.index = ["TP53", "TP53", "BRCA1", "MYC"]
+    with pytest.raises(ValueError, match="duplicate gene symbol"):
+        validate_table(table)
+
+
+def test_validate_rejects_non_frames_and_empty():
+    with pytest.raises(TypeError, match="pandas DataFrame"):
+        validate_table(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="empty"):
+        validate_table(pd.DataFrame())
+
+
+def test_write_refuses_bad_table_before_writing(table, tmp_path):
+    table.iloc[0, 0] = np.inf
+    with pytest.raises(ValueError, match="NaN or inf"):
+        write_table(table, tmp_path / "t.parquet")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_make_table_shape_mismatch():
+    with pytest.raises(ValueError, match="shape"):
+        make_table(np.zeros((2, 3)), ["A"], model="m", source="s")
+
+
+def test_read_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="biobft embed"):
+        read_table(tmp_path / "nope.parquet")
