@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from . import __version__
 
 # sub-packages whose ``_cli.add_parser`` adds sub-commands, in help order
-_CLI_MODULES = ("datasets", "embed", "train", "ggi", "perturb", "report")
+_CLI_MODULES = ("datasets", "embed", "train", "ggi", "perturb", "experiment", "report")
 
 
 class UserError(Exception):
