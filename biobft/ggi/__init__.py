@@ -1,0 +1,65 @@
+"""Gene-gene interaction (GGI) prediction from gene embeddings.
+
+- :mod:`~biobft.ggi.features`: pair features (``sum``, ``hadamard``, ``abs_diff``, ``concat``, and
+  ``"+"``-joined combinations) in the :data:`FEATURES` registry;
+- :mod:`~biobft.ggi.splits`: pair cleaning, labelled pairs from a graph, gene-disjoint splits;
+- :mod:`~biobft.ggi.model`: scikit-learn classifiers in the :data:`CLASSIFIERS` registry,
+  :func:`fit` / :func:`predict_pairs`, skops save / load;
+- :mod:`~biobft.ggi.evaluate`: GenePT's Gene2vec benchmark (:func:`evaluate_gene2vec`) with
+  baselines and the leakage audit.
+"""
+
+from __future__ import annotations
+
+from .evaluate import (
+    GGIResult,
+    cooccurrence_mask,
+    evaluate_gene2vec,
+    evaluate_pairs,
+    leakage_share,
+    random_table,
+)
+from .features import (
+    FEATURES,
+    feature_dim,
+    is_symmetric,
+    pair_features,
+    pair_matrix,
+    parse_features,
+)
+from .model import (
+    CLASSIFIERS,
+    GGIModel,
+    fit,
+    load_model,
+    make_classifier,
+    predict_pairs,
+    save_model,
+)
+from .splits import check_pairs, clean_pairs, gene_disjoint_split, pairs_from_graph
+
+__all__ = [
+    "CLASSIFIERS",
+    "FEATURES",
+    "GGIModel",
+    "GGIResult",
+    "check_pairs",
+    "clean_pairs",
+    "cooccurrence_mask",
+    "evaluate_gene2vec",
+    "evaluate_pairs",
+    "feature_dim",
+    "fit",
+    "gene_disjoint_split",
+    "is_symmetric",
+    "leakage_share",
+    "load_model",
+    "make_classifier",
+    "pair_features",
+    "pair_matrix",
+    "pairs_from_graph",
+    "parse_features",
+    "predict_pairs",
+    "random_table",
+    "save_model",
+]
