@@ -41,29 +41,29 @@ def test_validate_rejects_nan_rows(table):
 
 def test_validate_rejects_duplicate_genes(table):
     table.index = ["TP53", "TP53", "BRCA1", "MYC"]
-    with pytest.raises(ValueError, match="duplicate gene symbol"):
+    with pytest.raises(ValueError, match=r"duplicate gene symbol"):
         validate_table(table)
 
 
 def test_validate_rejects_non_frames_and_empty():
-    with pytest.raises(TypeError, match="pandas DataFrame"):
+    with pytest.raises(TypeError, match=r"pandas DataFrame"):
         validate_table(np.zeros((2, 2)))
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match=r"empty"):
         validate_table(pd.DataFrame())
 
 
 def test_write_refuses_bad_table_before_writing(table, tmp_path):
     table.iloc[0, 0] = np.inf
-    with pytest.raises(ValueError, match="NaN or inf"):
+    with pytest.raises(ValueError, match=r"NaN or inf"):
         write_table(table, tmp_path / "t.parquet")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_make_table_shape_mismatch():
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValueError, match=r"shape"):
         make_table(np.zeros((2, 3)), ["A"], model="m", source="s")
 
 
 def test_read_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="biobft embed"):
+    with pytest.raises(FileNotFoundError, match=r"biobft embed"):
         read_table(tmp_path / "nope.parquet")

@@ -1,0 +1,448 @@
+"""Tests of biobft.train.losses against analytic values and naive per-sample Python loops."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from biobft.train import losses as L
+
+# ---------------------------------------------------------------------------------------------
+# independent references: float64, full log-softmax, plain Python loops over samples and tokens
+# ---------------------------------------------------------------------------------------------
+
+
+def _naive_targets(logits, labels):
+    """Per sample: list of (position, log p) of valid shifted targets, computed in float64."""
+    logp_full = torch.log_softmax(logits.double(), dim=-1)
+    out = []
+    for b in range(labels.shape[0]):
+        row = []
+        for t in range(labels.shape[1] - 1):
+            y = int(labels[b, t + 1])
+            if y != -100:
+                row.append((t, logp_full[b, t, y]))
+        out.append(row)
+    return out
+
+
+def naive_loss(logits, labels, loss_type, *, variant="released", group_size=256, gamma=1.0,
+               alpha=1.0):  # fmt: skip
+    """Loss (float64, differentiable w.r.t. logits) by loops, straight from the issue's formulas."""
+    rows = _naive_targets(logits, labels)
+    if loss_type != "bft":
+        num = 0.0
+        n_tok = 0
+        for row in rows:
+            for _, lp in row:
+                p = math.exp(float(lp))
+                w = {
+                    "sft": 1.0,
+                    "dft": p,
+                    "p_alpha": p**alpha,
+                    "chord_phi": p * (1 - p),
+                }[loss_type]
+                num = num + w * (-lp)
+                n_tok += 1
+        return num / n_tok
+    total = 0.0
+    for row in rows:
+        if not row:
+            continue  # L_b = 0
+        lps = [float(lp) for _, lp in row]
+        ps = [math.exp(x) for x in lps]
+        n = len(lps)
+        if variant == "released":
+            if n < group_size:
+                m = sum(lps) / n
+            else:
+                m = min(
+                    sum(lps[s : s + group_size]) / group_size for s in range(n - group_size + 1)
+                )
+            conf = min(max(math.exp(m), 0.0), 1.0) ** gamma
+            weights = ps
+            s_b = 1.0 - conf
+        else:
+            cs = []
+            for k in range(n):
+                lo = max(0, k - group_size // 2)
+                hi = min(n - 1, k + (group_size - 1) // 2)
+                cs.append(sum(ps[lo : hi + 1]) / (hi - lo + 1))
+            weights = [min(max(p / (c + 1e-8), 0.0), 1.0) for p, c in zip(ps, cs)]
+            s_b = 1.0 - min(cs) ** gamma
+        l_b = sum(w * (-lp) for w, (_, lp) in zip(weights, row)) / n
+        total = total + s_b * l_b
+    return total / len(rows)
+
+
+def _random_case(seed=0, bsz=4, seq=12, vocab=11, scale=3.0):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(bsz, seq, vocab, generator=g) * scale
+    labels = torch.randint(0, vocab, (bsz, seq), generator=g)
+    labels[0, :4] = -100  # a prompt
+    labels[1, :7] = -100
+    labels[1, 9] = -100  # a hole inside the response
+    labels[2, -3:] = -100  # right padding
+    if bsz > 3:
+        labels[3, :] = -100  # a sample without any valid token
+        labels[3, 0] = 5  # ... position 0 is never a target
+    return logits, labels
+
+
+LOSS_KW = [
+    ("sft", {}),
+    ("dft", {}),
+    ("p_alpha", {"alpha": 0.5}),
+    ("p_alpha", {"alpha": 2.0}),
+    ("chord_phi", {}),
+    ("bft", {"variant": "released", "group_size": 1}),
+    ("bft", {"variant": "released", "group_size": 3}),
+    ("bft", {"variant": "released", "group_size": 5, "gamma": 0.5}),
+    ("bft", {"variant": "released", "group_size": 256}),
+    ("bft", {"variant": "released", "group_size": 4, "gamma": 0.0}),
+    ("bft", {"variant": "group_normalized", "group_size": 1}),
+    ("bft", {"variant": "group_normalized", "group_size": 4}),
+    ("bft", {"variant": "group_normalized", "group_size": 5, "gamma": 2.0}),
+    ("bft", {"variant": "group_normalized", "group_size": 256}),
+]
+
+
+@pytest.mark.parametrize(("loss_type", "kw"), LOSS_KW)
+def test_loss_and_grad_match_naive_loop(loss_type, kw):
+    logits, labels = _random_case()
+    x = logits.clone().requires_grad_(True)
+    got = L.loss_terms(x, labels, loss_type, **kw).loss
+    got.backward()
+    # reference with the same weights detached: differentiate the float64 loop
+    xr = logits.double().clone().requires_grad_(True)
+
+    def ref_fn(z):
+        # weights must be stop-gradient: evaluate them on a detached copy, loss on z
+        return _naive_detached(z, labels, loss_type, **kw)
+
+    ref = ref_fn(xr)
+    ref.backward()
+    assert got.dtype == torch.float32
+    assert got.item() == pytest.approx(float(ref.detach()), rel=1e-5, abs=1e-7)
+    torch.testing.assert_close(x.grad, xr.grad.float(), rtol=1e-4, atol=1e-6)
+
+
+def _naive_detached(z, labels, loss_type, **kw):
+    """naive_loss with every weight computed from a detached copy (only -log p carries gradient)."""
+    # value = sum_i c_i * (-logp_i) where c_i are constants derived from detached quantities
+    detached = z.detach()
+    with torch.no_grad():
+        base = naive_loss(detached, labels, loss_type, **kw)
+    # numerical trick: c_i = d base / d(-logp_i) is not available from a float; recompute explicitly
+    coeffs = _naive_coefficients(detached, labels, loss_type, **kw)
+    logp = torch.log_softmax(z, dim=-1)
+    total = z.new_zeros(())
+    for (b, t, y), c in coeffs.items():
+        total = total + c * (-logp[b, t, y])
+    assert float(total.detach()) == pytest.approx(float(base), rel=1e-9, abs=1e-12)
+    return total
+
+
+def _naive_coefficients(z, labels, loss_type, *, variant="released", group_size=256, gamma=1.0,
+                        alpha=1.0):  # fmt: skip
+    """{(b, t, target): constant coefficient of -log p} by loops (the issue's formulas)."""
+    rows = _naive_targets(z, labels)
+    out = {}
+    if loss_type != "bft":
+        n_tok = sum(len(r) for r in rows)
+        for b, row in enumerate(rows):
+            for t, lp in row:
+                p = math.exp(float(lp))
+                w = {"sft": 1.0, "dft": p, "p_alpha": p**alpha, "chord_phi": p * (1 - p)}[loss_type]
+                out[(b, t, int(labels[b, t + 1]))] = w / n_tok
+        return out
+    for b, row in enumerate(rows):
+        if not row:
+            continue
+        lps = [float(lp) for _, lp in row]
+        ps = [math.exp(x) for x in lps]
+        n = len(lps)
+        if variant == "released":
+            if n < group_size:
+                m = sum(lps) / n
+            else:
+                m = min(
+                    sum(lps[s : s + group_size]) / group_size for s in range(n - group_size + 1)
+                )
+            s_b = 1.0 - min(max(math.exp(m), 0.0), 1.0) ** gamma
+            weights = ps
+        else:
+            cs = []
+            for k in range(n):
+                lo = max(0, k - group_size // 2)
+                hi = min(n - 1, k + (group_size - 1) // 2)
+                cs.append(sum(ps[lo : hi + 1]) / (hi - lo + 1))
+            weights = [min(max(p / (c + 1e-8), 0.0), 1.0) for p, c in zip(ps, cs)]
+            s_b = 1.0 - min(cs) ** gamma
+        for (t, _), w in zip(row, weights):
+            out[(b, t, int(labels[b, t + 1]))] = s_b * w / n / len(rows)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# analytic values
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("vocab", [2, 7, 50])
+def test_uniform_logits_analytic(vocab):
+    logits = torch.zeros(3, 6, vocab)
+    labels = torch.randint(0, vocab, (3, 6), generator=torch.Generator().manual_seed(1))
+    labels[:, :2] = -100
+    p, logv = 1.0 / vocab, math.log(vocab)
+    assert L.sft_loss(logits, labels).item() == pytest.approx(logv, rel=1e-6)
+    assert L.dft_loss(logits, labels).item() == pytest.approx(p * logv, rel=1e-6)
+    assert L.p_alpha_loss(logits, labels, alpha=3.0).item() == pytest.approx(p**3 * logv, rel=1e-5)
+    assert L.chord_phi_loss(logits, labels).item() == pytest.approx(p * (1 - p) * logv, rel=1e-6)
+    for g in (1, 2, 100):
+        released = L.bft_loss(logits, labels, group_size=g).item()
+        assert released == pytest.approx((1 - p) * p * logv, rel=1e-6)
+        gn = L.bft_loss(logits, labels, variant="group_normalized", group_size=g).item()
+        assert gn == pytest.approx((1 - p) * logv, rel=1e-6)  # w_t = p / (p + 1e-8) ~ 1
+    assert L.bft_loss(logits, labels, gamma=2.0).item() == pytest.approx(
+        (1 - p**2) * p * logv, rel=1e-6
+    )
+    # matches torch's cross-entropy for SFT
+    ref = torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, vocab), labels[:, 1:].reshape(-1), ignore_index=-100
+    )
+    assert L.sft_loss(logits, labels).item() == pytest.approx(ref.item(), rel=1e-6)
+
+
+def test_sft_matches_cross_entropy_on_random_logits():
+    logits, labels = _random_case(seed=3, bsz=3, seq=20, vocab=30)
+    x1 = logits.clone().requires_grad_(True)
+    x2 = logits.clone().requires_grad_(True)
+    L.sft_loss(x1, labels, chunk_size=7).backward()
+    ref = torch.nn.functional.cross_entropy(
+        x2[:, :-1].reshape(-1, 30), labels[:, 1:].reshape(-1), ignore_index=-100
+    )
+    ref.backward()
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-5, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------------------------
+# chunking, dtypes, accumulation
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("loss_type", "kw"), [LOSS_KW[1], LOSS_KW[6], LOSS_KW[11]])
+def test_chunk_size_does_not_change_loss_or_grad(loss_type, kw):
+    logits, labels = _random_case(seed=4)
+    results = []
+    for chunk in (1, 5, None):
+        x = logits.clone().requires_grad_(True)
+        L.loss_terms(x, labels, loss_type, chunk_size=chunk, **kw).loss.backward()
+        results.append(x.grad)
+    torch.testing.assert_close(results[0], results[1], rtol=1e-6, atol=1e-8)
+    torch.testing.assert_close(results[0], results[2], rtol=1e-6, atol=1e-8)
+
+
+def test_all_valid_rows_path_matches_masked_path():
+    # every row valid (fast slicing path) vs the same rows through the index path
+    g = torch.Generator().manual_seed(5)
+    logits = torch.randn(2, 5, 9, generator=g)
+    labels = torch.randint(0, 9, (2, 5), generator=g)
+    logp, valid = L.target_log_probs(logits, labels)
+    ref = torch.log_softmax(logits, -1)[:, :-1].gather(2, labels[:, 1:, None])[..., 0]
+    torch.testing.assert_close(logp[:, :-1], ref)
+    assert not valid[:, -1].any() and valid[:, :-1].all()
+
+
+@pytest.mark.parametrize(("loss_type", "kw"), [LOSS_KW[2], LOSS_KW[7], LOSS_KW[12]])
+def test_bf16_logits_close_to_fp32_reference(loss_type, kw):
+    logits, labels = _random_case(seed=6, vocab=64)
+    x16 = logits.bfloat16().requires_grad_(True)
+    loss16 = L.loss_terms(x16, labels, loss_type, **kw).loss
+    loss16.backward()
+    x32 = logits.bfloat16().float().requires_grad_(True)  # same rounded values, fp32 maths
+    loss32 = L.loss_terms(x32, labels, loss_type, **kw).loss
+    loss32.backward()
+    assert loss16.dtype == torch.float32
+    assert x16.grad.dtype == torch.bfloat16
+    assert loss16.item() == pytest.approx(loss32.item(), rel=1e-5)
+    torch.testing.assert_close(x16.grad.float(), x32.grad, rtol=2e-2, atol=1e-4)
+
+
+@pytest.mark.parametrize(("loss_type", "kw"), [LOSS_KW[0], LOSS_KW[4], LOSS_KW[6], LOSS_KW[11]])
+def test_micro_batches_with_global_count_sum_to_full_batch(loss_type, kw):
+    logits, labels = _random_case(seed=7, bsz=4)
+    full = L.loss_terms(logits, labels[:, :], loss_type, **kw).loss
+    if L.LOSS_NORMALIZATION[loss_type] == "tokens":
+        count = int((labels[:, 1:] != -100).sum())
+    else:
+        count = labels.shape[0]
+    parts = [
+        L.loss_terms(
+            logits[i : i + 2], labels[i : i + 2], loss_type, num_items_in_batch=torch.tensor(count),
+            **kw,
+        ).loss
+        for i in (0, 2)
+    ]  # fmt: skip
+    # the second micro-batch holds the sample without a valid token plus one valid sample
+    assert sum(parts).item() == pytest.approx(full.item(), rel=1e-6)
+
+
+def test_no_fp32_copy_of_full_logits_is_saved_for_backward():
+    bsz, seq, vocab = 2, 16, 512
+    logits = torch.randn(bsz, seq, vocab).bfloat16().requires_grad_(True)
+    labels = torch.randint(0, vocab, (bsz, seq))
+    big = []
+
+    def pack(t):
+        if t.numel() >= bsz * seq * vocab // 4:
+            big.append((t.dtype, t.numel(), t.untyped_storage().data_ptr()))
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        for loss_type in L.LOSS_REGISTRY:
+            L.loss_terms(logits, labels, loss_type, group_size=4, chunk_size=8).loss.backward()
+    # the only large saved tensor is the logits themselves (bf16, same storage)
+    assert big
+    assert all(d == torch.bfloat16 for d, _, _ in big)
+    assert {ptr for _, _, ptr in big} == {logits.untyped_storage().data_ptr()}
+
+
+# ---------------------------------------------------------------------------------------------
+# intended behaviour on hand-made sequences
+# ---------------------------------------------------------------------------------------------
+def _logits_for_probs(probs, vocab=8):
+    """Logits [1, T+1, V] and labels whose i-th target has probability probs[i] (target id 0)."""
+    seq = len(probs) + 1
+    logits = torch.zeros(1, seq, vocab)
+    for i, p in enumerate(probs):
+        # p = e^a / (e^a + (V - 1))  =>  a = log(p (V - 1) / (1 - p))
+        logits[0, i, 0] = math.log(p * (vocab - 1) / (1 - p))
+    labels = torch.zeros(1, seq, dtype=torch.long)
+    labels[0, 0] = -100
+    return logits, labels
+
+
+def test_target_probabilities_helper_is_exact():
+    probs = [0.9, 0.5, 0.01]
+    logits, labels = _logits_for_probs(probs)
+    logp, _ = L.target_log_probs(logits, labels)
+    torch.testing.assert_close(logp[0, :3].exp(), torch.tensor(probs), rtol=1e-5, atol=1e-7)
+
+
+def test_group_normalized_downweights_isolated_low_p_token_but_not_dense_run():
+    isolated = [0.95] * 10 + [0.02] + [0.95] * 10
+    dense = [0.95] * 5 + [0.02] * 11 + [0.95] * 5
+    tw_iso, _ = L.bft_weights(
+        *_logits_for_probs(isolated), variant="group_normalized", group_size=5
+    )
+    tw_dense, _ = L.bft_weights(*_logits_for_probs(dense), variant="group_normalized", group_size=5)
+    # weights are aligned with labels: the i-th target sits at label position i + 1
+    w_iso = tw_iso[0, 11].item()
+    w_dense = tw_dense[0, 11].item()  # centre of the low-p run
+    c_iso = (4 * 0.95 + 0.02) / 5
+    assert w_iso == pytest.approx(0.02 / c_iso, rel=1e-4)
+    assert w_iso < 0.03
+    assert w_dense == pytest.approx(1.0, abs=1e-6)
+    # confident neighbours of the isolated token keep weight 1 (p > local mean)
+    assert tw_iso[0, 10].item() == pytest.approx(1.0)
+    # DFT-style released variant weights the same token by p only
+    tw_rel, _ = L.bft_weights(*_logits_for_probs(isolated), variant="released", group_size=5)
+    assert tw_rel[0, 11].item() == pytest.approx(0.02, rel=1e-4)
+
+
+@pytest.mark.parametrize("variant", L.BFT_VARIANTS)
+def test_low_confidence_window_gets_larger_sample_weight(variant):
+    confident = [0.9] * 20
+    weak = [0.9] * 8 + [0.05] * 4 + [0.9] * 8
+    logits = torch.cat([_logits_for_probs(confident)[0], _logits_for_probs(weak)[0]])
+    labels = torch.cat([_logits_for_probs(confident)[1], _logits_for_probs(weak)[1]])
+    _, sw = L.bft_weights(logits, labels, variant=variant, group_size=4)
+    assert sw[1] > sw[0] + 0.5
+    if variant == "released":
+        assert sw[0].item() == pytest.approx(0.1, rel=1e-4)
+        assert sw[1].item() == pytest.approx(0.95, rel=1e-4)
+        assert L.lowest_group_confidence(logits, labels, group_size=4).tolist() == pytest.approx(
+            [0.9, 0.05], rel=1e-4
+        )
+
+
+def test_released_window_is_geometric_mean_of_min_window():
+    probs = [0.9, 0.1, 0.2, 0.9, 0.9]
+    logits, labels = _logits_for_probs(probs)
+    conf = L.lowest_group_confidence(logits, labels, group_size=2).item()
+    assert conf == pytest.approx(math.sqrt(0.1 * 0.2), rel=1e-5)
+    # fewer valid tokens than the group size: geometric mean of all of them
+    conf_all = L.lowest_group_confidence(logits, labels, group_size=6).item()
+    assert conf_all == pytest.approx(math.prod(probs) ** (1 / 5), rel=1e-5)
+
+
+def test_diagnostic_weights_shape_and_sample_without_tokens():
+    logits, labels = _random_case(seed=8)
+    tw, sw = L.bft_weights(logits, labels, group_size=3)
+    assert tw.shape == labels.shape and sw.shape == (labels.shape[0],)
+    assert (tw[labels == -100] == 0).all() and (tw[:, 0] == 0).all()
+    assert sw[3].item() == 1.0  # no valid token: p_conf = 0 as in the released code
+
+
+# ---------------------------------------------------------------------------------------------
+# registry and bad input
+# ---------------------------------------------------------------------------------------------
+def test_registry_and_wrapper():
+    assert set(L.LOSS_REGISTRY) == {"sft", "dft", "bft", "p_alpha", "chord_phi"}
+    assert L.get_loss("dft") is L.dft_loss
+    logits, labels = _random_case(seed=9)
+    seen = []
+    fn = L.make_loss_func("bft", group_size=3, on_terms=seen.append)
+    assert fn.normalization == "samples"
+    out = fn({"logits": logits}, labels)
+    assert out.item() == pytest.approx(L.bft_loss(logits, labels, group_size=3).item())
+    assert len(seen) == 1 and seen[0].sample_weights.shape == (4,)
+    assert fn((logits,), labels, num_items_in_batch=8).item() == pytest.approx(out.item() / 2)
+
+
+def test_bad_inputs_raise_clear_errors():
+    logits, labels = _random_case()
+    with pytest.raises(ValueError, match="no valid target token"):
+        L.sft_loss(logits, torch.full_like(labels, -100))
+    with pytest.raises(ValueError, match="no valid target token"):
+        L.bft_loss(logits, torch.full_like(labels, -100))
+    with pytest.raises(ValueError, match=r"labels shape \(4, 11\) does not match"):
+        L.dft_loss(logits, labels[:, 1:])
+    with pytest.raises(ValueError, match="group_size must be an integer >= 1"):
+        L.bft_loss(logits, labels, group_size=0)
+    with pytest.raises(ValueError, match=r"gamma .* must be a finite number >= 0"):
+        L.bft_loss(logits, labels, gamma=-0.5)
+    with pytest.raises(ValueError, match="unknown loss_type 'ce'; valid loss types: sft, dft, bft"):
+        L.get_loss("ce")
+    with pytest.raises(ValueError, match="unknown loss_type"):
+        L.make_loss_func("ce")
+    with pytest.raises(ValueError, match="unknown BFT variant 'v2'; valid variants: released"):
+        L.bft_loss(logits, labels, variant="v2")
+    with pytest.raises(ValueError, match="group_size"):
+        L.make_loss_func("bft", group_size=-1)
+    with pytest.raises(ValueError, match="alpha must be"):
+        L.p_alpha_loss(logits, labels, alpha=-1.0)
+    with pytest.raises(TypeError, match="must be torch tensors"):
+        L.sft_loss(logits.numpy(), labels)
+    with pytest.raises(ValueError, match="num_items_in_batch must be > 0"):
+        L.sft_loss(logits, labels, num_items_in_batch=0)
+
+
+@pytest.mark.parametrize("n_prompt", [2, 14])  # mostly valid rows / mostly ignored rows
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_both_row_paths_match_cross_entropy(n_prompt, dtype):
+    g = torch.Generator().manual_seed(11)
+    logits = torch.randn(3, 16, 13, generator=g).to(dtype)
+    labels = torch.randint(0, 13, (3, 16), generator=g)
+    labels[:, :n_prompt] = -100
+    x1 = logits.clone().requires_grad_(True)
+    x2 = logits.float().clone().requires_grad_(True)
+    loss = L.sft_loss(x1, labels, chunk_size=4)
+    loss.backward()
+    ref = torch.nn.functional.cross_entropy(
+        x2[:, :-1].reshape(-1, 13), labels[:, 1:].reshape(-1), ignore_index=-100
+    )
+    ref.backward()
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-5)
+    tol = 1e-6 if dtype == torch.float32 else 1e-2
+    torch.testing.assert_close(x1.grad.float(), x2.grad, rtol=tol, atol=tol)
+    assert (x1.grad[:, : n_prompt - 1] == 0).all()  # rows whose target is ignored get no gradient
