@@ -1,0 +1,141 @@
+"""``biobft perturb evaluate | split | predict``: thin layer over :mod:`biobft.tl` / splits."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _load_adata(spec: str):
+    """An ``.h5ad`` path, or a loader ``perturbench_devel[:norman19]`` / ``kang2018``."""
+    import anndata as ad
+
+    from .. import datasets
+
+    if spec.endswith(".h5ad"):
+        if not Path(spec).is_file():
+            raise FileNotFoundError(f"{spec!r} does not exist; pass an .h5ad path or a loader name")
+        return ad.read_h5ad(spec)
+    name, _, arg = spec.partition(":")
+    loaders = {"perturbench_devel", "kang2018", "norman2019_gears_subset"}
+    if name not in loaders:
+        raise ValueError(f"--data must be an .h5ad path or one of {sorted(loaders)}; got {spec!r}")
+    loader = getattr(datasets, name)
+    return loader(arg) if arg else loader()
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="h5ad path or perturbench_devel:norman19 ...")
+    p.add_argument("--condition-key", default="condition")
+    p.add_argument("--control", default=None, help="control label (default: detect)")
+    p.add_argument("--cell-type-key", default=None)
+    p.add_argument("--sep", default="+")
+    p.add_argument("--layer", default=None)
+
+
+def _embedding(path: str | None):
+    if path is None:
+        return None
+    from ..embed.table import read_table
+
+    return read_table(path)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..tl._perturbation import evaluate_perturbation
+
+    adata = _load_adata(args.data)
+    df = evaluate_perturbation(
+        adata,
+        embedding=_embedding(args.embedding),
+        condition_key=args.condition_key,
+        control=args.control,
+        cell_type_key=args.cell_type_key,
+        sep=args.sep,
+        layer=args.layer,
+        predictors=args.predictors.split(",") if args.predictors else None,
+        split=args.split,
+        missing=args.missing,
+    )
+    summary = df.groupby(["group", "predictor"])[["pearson_delta", "pearson_delta_de", "rmse"]]
+    print(summary.mean().round(3).to_string())
+    print(f"normalisation: {df.attrs['biobft']['normalization']}")
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(out, index=False)
+        print(f"wrote {out}")
+    return 0
+
+
+def _cmd_split(args: argparse.Namespace) -> int:
+    from .pseudobulk import pseudobulk
+    from .splits import make_split
+
+    adata = _load_adata(args.data)
+    pb = pseudobulk(adata, condition_key=args.condition_key, control=args.control,
+                    cell_type_key=args.cell_type_key, sep=args.sep, layer=args.layer,
+                    n_top_de=0)  # fmt: skip
+    params = {"seed": args.seed} if args.kind in ("kfold", "simulation") else {}
+    split = make_split(pb, args.kind, **params)
+    path = split.save(args.out)
+    print(f"wrote {path}: {len(split)} fold(s), {sum(len(f['test']) for f in split.folds)} tests")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from ..tl._perturbation import predict_perturbation
+
+    adata = _load_adata(args.data)
+    if not args.out.endswith(".h5ad"):
+        raise ValueError(f"--out must end in .h5ad; got {args.out!r}")
+    out = predict_perturbation(
+        adata,
+        embedding=_embedding(args.embedding),
+        perturbations=args.perturbations.split(","),
+        condition_key=args.condition_key,
+        control=args.control,
+        cell_type_key=args.cell_type_key,
+        sep=args.sep,
+        layer=args.layer,
+        predictor=args.predictor,
+        missing=args.missing,
+    )
+    out.write_h5ad(args.out)
+    print(f"wrote {args.out}: {out.n_obs} predicted profile(s)")
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    """Register ``biobft perturb ...``."""
+    parser = subparsers.add_parser("perturb", help="single-cell perturbation response")
+    sub = parser.add_subparsers(dest="perturb_command", metavar="ACTION", required=True)
+
+    ev = sub.add_parser("evaluate", help="score predictors on held-out conditions")
+    _common(ev)
+    ev.add_argument("--embedding", default=None, help="embedding table (.parquet/.csv)")
+    ev.add_argument("--predictors", default=None, help="comma-separated (default: all usable)")
+    ev.add_argument(
+        "--split", default=None, help="loo | kfold | simulation | cross_cell_type | JSON"
+    )
+    ev.add_argument("--missing", default="error", choices=["error", "skip", "mean"])
+    ev.add_argument("--out", default=None, help="CSV of per-condition metrics")
+    ev.set_defaults(func=_cmd_evaluate)
+
+    sp = sub.add_parser("split", help="write a split JSON file")
+    _common(sp)
+    sp.add_argument(
+        "--kind", default="loo", choices=["loo", "kfold", "simulation", "cross_cell_type"]
+    )
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--out", required=True)
+    sp.set_defaults(func=_cmd_split)
+
+    pr = sub.add_parser("predict", help="predict profiles of perturbations")
+    _common(pr)
+    pr.add_argument("--embedding", default=None)
+    pr.add_argument("--perturbations", required=True, help="comma-separated condition labels")
+    pr.add_argument("--predictor", default="ridge")
+    pr.add_argument("--missing", default="error", choices=["error", "skip", "mean"])
+    pr.add_argument("--out", required=True, help="output .h5ad")
+    pr.set_defaults(func=_cmd_predict)

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from biobft.cli import main
+from biobft.embed.table import write_table
+from biobft.perturb._synthetic import synthetic_perturbation_data
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    adata, table, _ = synthetic_perturbation_data(n_perturbed=8, n_doubles=2, seed=1)
+    adata.write_h5ad(tmp / "toy.h5ad")
+    write_table(table, tmp / "emb.parquet")
+    return tmp
+
+
+def test_cli_split_evaluate_predict(files, capsys):
+    data, emb = str(files / "toy.h5ad"), str(files / "emb.parquet")
+    assert main(["perturb", "split", "--data", data, "--out", str(files / "s.json")]) == 0
+    assert json.loads((files / "s.json").read_text())["kind"] == "loo"
+    code = main(["perturb", "evaluate", "--data", data, "--embedding", emb, "--split",
+                 str(files / "s.json"), "--predictors", "train_mean,ridge",
+                 "--out", str(files / "r.csv")])  # fmt: skip
+    assert code == 0 and (files / "r.csv").is_file()
+    assert "ridge" in capsys.readouterr().out
+    code = main(["perturb", "predict", "--data", data, "--embedding", emb,
+                 "--perturbations", "P1,P2+P3", "--out", str(files / "p.h5ad")])  # fmt: skip
+    assert code == 0 and (files / "p.h5ad").is_file()
+
+
+def test_cli_bad_input_exit_2(files, capsys):
+    code = main(["perturb", "evaluate", "--data", str(files / "toy.h5ad"), "--control", "ctl"])
+    assert code == 2
+    assert "did you mean ['control']" in capsys.readouterr().err
+    assert not (files / "nothing.csv").exists()
+    assert main(["perturb", "split", "--data", "nope.h5ad", "--out", str(files / "x.json")]) == 2
+    assert not (files / "x.json").exists()

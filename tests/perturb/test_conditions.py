@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scanpy as sc
+from scipy import sparse
+
+from biobft.perturb.conditions import (
+    check_condition_key,
+    expression_matrix,
+    is_count_matrix,
+    normalize_log1p,
+    parse_condition,
+    parse_conditions,
+    resolve_control,
+)
+
+
+@pytest.mark.parametrize(
+    ("label", "control", "genes"),
+    [
+        ("ctrl", "ctrl", ()),
+        ("KLF1+ctrl", "ctrl", ("KLF1",)),
+        ("ctrl+KLF1", "ctrl", ("KLF1",)),
+        ("KLF1+MAP2K6", "ctrl", ("KLF1", "MAP2K6")),
+        ("control", "control", ()),
+        ("KLF1", "control", ("KLF1",)),
+        ("SET+KLF1", "control", ("SET", "KLF1")),
+        ("A_B", "NT", ("A", "B")),
+    ],
+)
+def test_parse_condition_gears_and_perturbench(label, control, genes):
+    sep = "_" if "_" in label else "+"
+    assert parse_condition(label, control=control, sep=sep) == genes
+
+
+def test_parse_conditions_kinds():
+    df = parse_conditions(["ctrl", "A+ctrl", "A+B", "A+B+C"], control="ctrl")
+    assert list(df["kind"]) == ["control", "single", "double", "multi"]
+    assert list(df["n_genes"]) == [0, 1, 2, 3]
+
+
+def test_check_condition_key_lists_columns():
+    obs = pd.DataFrame({"perturbation": ["a", "b"]}, index=["c1", "c2"])
+    adata = ad.AnnData(np.zeros((2, 2)), obs=obs)
+    with pytest.raises(KeyError, match=r"no column 'condition'.*\['perturbation'\]"):
+        check_condition_key(adata, "condition")
+
+
+def test_resolve_control_detects_and_suggests():
+    assert resolve_control(["ctrl", "A+ctrl"], None, condition_key="c") == "ctrl"
+    assert resolve_control(["NTC", "A"], "NTC", condition_key="c") == "NTC"
+    with pytest.raises(ValueError, match=r"no control cells.*did you mean \['control'\]"):
+        resolve_control(["control", "KLF1"], "contrl", condition_key="condition")
+    with pytest.raises(ValueError, match="could not detect the control label"):
+        resolve_control(["A", "B"], None, condition_key="condition")
+    with pytest.raises(ValueError, match="no control cells"):
+        resolve_control(["A", "B"], "zzz", condition_key="condition")
+
+
+@pytest.mark.filterwarnings("ignore:Some cells have zero counts")
+def test_normalize_log1p_matches_scanpy():
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(2.0, size=(30, 20)).astype(np.float32)
+    counts[3] = 0  # an empty cell stays zero
+    ref = ad.AnnData(counts.copy())
+    sc.pp.normalize_total(ref, target_sum=1e4)
+    sc.pp.log1p(ref)
+    np.testing.assert_allclose(normalize_log1p(counts), ref.X, rtol=1e-5)
+    np.testing.assert_allclose(
+        normalize_log1p(sparse.csr_matrix(counts)).toarray(), ref.X, rtol=1e-5
+    )
+
+
+def test_expression_matrix_detects_counts_and_logs():
+    rng = np.random.default_rng(1)
+    counts = sparse.csr_matrix(rng.poisson(3.0, size=(10, 5)).astype(np.float32))
+    adata = ad.AnnData(counts)
+    X, used = expression_matrix(adata)
+    assert "counts -> normalize_total" in used
+    np.testing.assert_allclose(X.toarray(), normalize_log1p(counts).toarray())
+    adata.layers["log"] = normalize_log1p(counts)
+    X2, used2 = expression_matrix(adata, layer="log")
+    assert "used as is" in used2 and not is_count_matrix(adata.layers["log"])
+    np.testing.assert_allclose(X2.toarray(), X.toarray())
+    with pytest.raises(KeyError, match="no 'nope'"):
+        expression_matrix(adata, layer="nope")
+
+
+def test_expression_matrix_bad_values():
+    X = np.ones((4, 3))
+    X[1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN/inf"):
+        expression_matrix(ad.AnnData(X))
+    X = np.ones((4, 3))
+    X[0, 0] = -1.0
+    with pytest.raises(ValueError, match="negative values, so it is not raw counts"):
+        expression_matrix(ad.AnnData(X), normalize=True)

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from biobft.embed.table import make_table
+from biobft.perturb._synthetic import synthetic_perturbation_data
+from biobft.perturb.predictors import (
+    PREDICTORS,
+    PerturbationEmbedder,
+    concat_tables,
+    evaluate_split,
+    get_predictor,
+    response_table,
+)
+from biobft.perturb.pseudobulk import pseudobulk
+from biobft.perturb.splits import leave_one_out
+
+
+def _planted(n=30, d=5, g=40, seed=0):
+    """Deltas exactly linear in the L2-normalised gene embedding."""
+    rng = np.random.default_rng(seed)
+    emb = rng.normal(size=(n, d))
+    genes = [f"g{i}" for i in range(n)]
+    W = rng.normal(size=(d, g))
+    delta = (emb / np.linalg.norm(emb, axis=1, keepdims=True)) @ W
+    return make_table(emb, genes, model="m", source="s"), genes, delta
+
+
+def test_registry_and_unknown():
+    assert set(PREDICTORS) == {"no_change", "train_mean", "additive", "ridge", "linear", "knn"}
+    with pytest.raises(ValueError, match="unknown predictor 'gears'"):
+        get_predictor("gears")
+    with pytest.raises(ValueError, match="needs a gene embedding table"):
+        get_predictor("ridge")
+
+
+def test_baselines_analytic():
+    perts = [("A",), ("B",), ("A", "B")]
+    delta = np.array([[1.0, 0.0], [0.0, 2.0], [5.0, 5.0]])
+    assert np.all(get_predictor("no_change").fit(perts, delta).predict([("C",)]) == 0)
+    np.testing.assert_allclose(
+        get_predictor("train_mean").fit(perts, delta).predict([("C",)])[0], [2.0, 7 / 3]
+    )
+    add = get_predictor("additive").fit(perts[:2], delta[:2])
+    np.testing.assert_allclose(add.predict([("A", "B")])[0], [1.0, 2.0])
+    np.testing.assert_allclose(add.predict([("A", "Z")])[0], [1.5, 1.0])  # Z: mean single
+    assert add.n_fallback_ == 1
+    with pytest.raises(ValueError, match="not fitted"):
+        get_predictor("train_mean").predict([("A",)])
+
+
+def test_ridge_recovers_planted_linear_effect():
+    table, genes, delta = _planted()
+    perts = [(g,) for g in genes]
+    model = get_predictor("ridge", embedding=table).fit(perts[:25], delta[:25])
+    pred = model.predict(perts[25:])
+    base = get_predictor("train_mean").fit(perts[:25], delta[:25]).predict(perts[25:])
+    err, err_base = np.abs(pred - delta[25:]).mean(), np.abs(base - delta[25:]).mean()
+    assert err < 0.1 * err_base
+    assert model.alpha_ == min(model.alphas)  # noiseless: the smallest penalty wins inner CV
+
+
+@pytest.mark.parametrize("name", ["linear", "knn"])
+def test_embedding_predictors_beat_train_mean(name):
+    table, genes, delta = _planted(n=60, seed=1)
+    perts = [(g,) for g in genes]
+    model = get_predictor(name, embedding=table).fit(perts[:50], delta[:50])
+    pred = model.predict(perts[50:])
+    base = np.tile(delta[:50].mean(0), (10, 1))
+    r = [np.corrcoef(p, t)[0, 1] for p, t in zip(pred, delta[50:])]
+    r0 = [np.corrcoef(p, t)[0, 1] for p, t in zip(base, delta[50:])]
+    assert np.mean(r) > np.mean(r0) + 0.2
+
+
+def test_linear_closed_form_matches_lstsq():
+    """With no penalty and full-rank G, P: K solves the least-squares problem exactly."""
+    rng = np.random.default_rng(3)
+    genes = [f"g{i}" for i in range(8)]
+    table = make_table(rng.normal(size=(8, 3)), genes, model="m", source="s")
+    perts = [(g,) for g in genes]
+    delta = rng.normal(size=(8, 6))
+    model = get_predictor("linear", embedding=table, ridge=1e-10, n_components=6).fit(perts, delta)
+    P = PerturbationEmbedder(table).transform(perts)[0]
+    b = delta.mean(0)
+    coef, *_ = np.linalg.lstsq(P, delta - b, rcond=None)
+    np.testing.assert_allclose(model.predict(perts), P @ coef + b, atol=1e-6)
+
+
+def test_linear_pca_mode_uses_var_names():
+    adata, _, _ = synthetic_perturbation_data(seed=4)
+    pb = pseudobulk(adata, control="control", n_top_de=0)
+    ids = pb.perturbations()
+    model = get_predictor("linear", var_names=pb.var_names).fit(pb.genes_of(ids), pb.delta(ids))
+    assert model.predict([("P1",)]).shape == (1, adata.n_vars)
+    with pytest.raises(KeyError, match=r"absent from both the embedding table and adata\.var_"):
+        model.predict([("NOTAGENE",)])
+
+
+def test_missing_policies():
+    table, genes, delta = _planted(n=10)
+    perts = [(g,) for g in genes] + [("ghost",)]
+    d = np.vstack([delta, delta[0]])
+    with pytest.raises(KeyError, match=r"absent from the embedding table: \['ghost'\]"):
+        get_predictor("ridge", embedding=table).fit(perts, d)
+    skip = get_predictor("ridge", embedding=table, missing="skip").fit(perts, d)
+    assert skip.missing_ == ["ghost"]
+    np.testing.assert_allclose(skip.predict([("ghost",)])[0], skip.mean_delta_)
+    mean = get_predictor("knn", embedding=table, missing="mean").fit(perts, d)
+    assert mean.predict([("ghost", "g1")]).shape == (1, delta.shape[1])
+    with pytest.raises(ValueError, match="missing must be"):
+        get_predictor("knn", embedding=table, missing="random")
+
+
+def test_response_table_and_concat():
+    adata, _, _ = synthetic_perturbation_data(n_cell_types=2, seed=6)
+    pb = pseudobulk(adata, control="control", cell_type_key="cell_type", n_top_de=0)
+    tab = response_table(pb)
+    ids = [i for i in pb.perturbations(kind="single") if i.endswith("::P0")]
+    np.testing.assert_allclose(tab.loc["P0"].to_numpy(), pb.delta(ids).mean(0), rtol=1e-5)
+    other = make_table(np.ones((2, 2)), ["P0", "ZZ"], model="x", source="y")
+    both = concat_tables(tab, other)
+    assert list(both.index) == ["P0"] and both.shape[1] == tab.shape[1] + 2
+    assert both.attrs["biobft"]["source"].endswith("+y")
+    np.testing.assert_allclose(np.linalg.norm(both.to_numpy()), np.sqrt(2), rtol=1e-5)
+    assert concat_tables(tab, other, how="outer").shape[0] == tab.shape[0] + 1
+
+
+def test_evaluate_split_rows():
+    adata, table, _ = synthetic_perturbation_data(seed=7)
+    pb = pseudobulk(adata, control="control")
+    split = leave_one_out(pb)
+    df = evaluate_split(pb, split, ["train_mean", "ridge"], embedding=table)
+    assert len(df) == 2 * len(split.folds)
+    assert {"predictor", "condition", "group", "pearson_delta", "rmse"} <= set(df.columns)
+    means = df.groupby("predictor")["pearson_delta"].mean()
+    assert means["ridge"] > means["train_mean"] + 0.3
+    labelled = evaluate_split(pb, split, {"r10": {"predictor": "knn", "k": 1}}, embedding=table)
+    assert set(labelled["predictor"]) == {"r10"}
+    assert isinstance(labelled, pd.DataFrame)
+
+
+def test_linear_gene_axes_match_svd():
+    rng = np.random.default_rng(8)
+    Y = rng.normal(size=(12, 40))
+    Yc = Y - Y.mean(0)
+    model = PREDICTORS["linear"](n_components=3, var_names=[f"v{i}" for i in range(40)])
+    G = model._gene_matrix(Yc)
+    U = np.linalg.svd(Yc.T, full_matrices=False)[0][:, :3]
+    np.testing.assert_allclose(np.abs(G.T @ U), np.eye(3), atol=1e-8)  # same axes up to sign
