@@ -1,0 +1,81 @@
+"""``biobft benchmark``: the main job."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``biobft benchmark``."""
+    p = subparsers.add_parser(
+        "benchmark",
+        help="embed genes, run the GGI and perturbation benchmarks, write a report",
+        description=(
+            "Embed the gene text corpus (cached), run the Gene2vec gene-gene interaction "
+            "benchmark and the Norman 2019 perturbation benchmark, and write report.md, "
+            "results.json and figures into --out."
+        ),
+    )
+    p.add_argument("--model", default="minilm", help="encoder name or folder (default: minilm)")
+    p.add_argument("--source", default="refseq", help="gene text source (default: refseq)")
+    p.add_argument("--pooling", default=None, help="pooling for causal/masked LMs (mean, ...)")
+    p.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (default: auto)")
+    p.add_argument("--genes", type=Path, help="file with one gene symbol per line (default: all)")
+    p.add_argument("--features", default="sum", help="GGI pair features (default: sum)")
+    p.add_argument("--classifier", default="logistic", help="GGI classifier (default: logistic)")
+    p.add_argument("--no-ggi", action="store_true", help="skip the GGI benchmark")
+    p.add_argument("--no-perturbation", action="store_true", help="skip the perturbation benchmark")
+    p.add_argument(
+        "--perturb-dataset",
+        default="norman19",
+        help="perturbench_devel dataset (norman19 or mcfaline23; default: norman19)",
+    )
+    p.add_argument("--predictors", nargs="+", help="perturbation predictors (default: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("results/benchmark"), help="report folder")
+    p.set_defaults(func=_run)
+
+
+def _read_genes(path: Path | None) -> list[str] | None:
+    if path is None:
+        return None
+    if not path.is_file():
+        raise FileNotFoundError(f"--genes file {str(path)!r} does not exist")
+    genes = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if not genes:
+        raise ValueError(f"--genes file {str(path)!r} lists no gene")
+    return genes
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .benchmark import run_benchmark, write_report
+
+    t0 = time.perf_counter()
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {str(args.out)!r} exists and is not a folder")
+    result = run_benchmark(
+        model=args.model,
+        source=args.source,
+        pooling=args.pooling,
+        precision=args.precision,
+        genes=_read_genes(args.genes),
+        ggi=not args.no_ggi,
+        features=args.features,
+        classifier=args.classifier,
+        perturbation=not args.no_perturbation,
+        perturb_dataset=args.perturb_dataset,
+        predictors=args.predictors,
+        seed=args.seed,
+    )
+    report = write_report(result, args.out)
+    emb = result.embedding
+    print(f"embedding: {emb.get('model')} / {emb.get('source')}: {emb.get('n_genes')} genes")
+    if result.ggi is not None:
+        print(result.ggi.summary())
+    summary = result.perturbation_summary()
+    if not summary.empty:
+        print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
+    print(f"report: {report}  ({time.perf_counter() - t0:.1f} s)")
+    return 0

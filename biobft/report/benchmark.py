@@ -1,0 +1,296 @@
+"""``biobft benchmark``: one call from gene texts to a report folder.
+
+Steps (each cached where it is expensive):
+
+1. embed the gene text corpus with the chosen model (:func:`biobft.embed.embed_genes`);
+2. Gene2vec gene-gene interaction benchmark with random and name-only baselines
+   (:func:`biobft.ggi.evaluate_gene2vec`);
+3. Norman 2019 perturbation benchmark, leave-one-perturbation-out, every predictor
+   (:func:`biobft.tl.evaluate_perturbation`);
+4. ``report.md`` + ``results.json`` + figures in the output folder (:func:`write_report`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._paths import atomic_path
+
+logger = logging.getLogger(__name__)
+
+#: Metrics summarised per predictor in the report (means over held-out conditions).
+PERTURB_SUMMARY = ("pearson_delta", "pearson_delta_de", "rmse", "mse_de", "direction_error_de")
+
+
+@dataclass
+class BenchmarkResult:
+    """Everything the report shows (tables as DataFrames, plus run metadata)."""
+
+    config: dict[str, Any]
+    embedding: dict[str, Any]
+    ggi: Any = None
+    perturbation: pd.DataFrame | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def perturbation_summary(self) -> pd.DataFrame:
+        """Mean of each metric per (predictor, condition group) over held-out conditions."""
+        if self.perturbation is None or self.perturbation.empty:
+            return pd.DataFrame()
+        df = self.perturbation
+        cols = [c for c in PERTURB_SUMMARY if c in df.columns]
+        out = df.groupby(["group", "predictor"], observed=True)[cols].mean()
+        out["n_conditions"] = df.groupby(["group", "predictor"], observed=True).size()
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready record of the run."""
+        summary = self.perturbation_summary().reset_index()
+        return {
+            "config": self.config,
+            "embedding": self.embedding,
+            "ggi": None if self.ggi is None else self.ggi.to_dict(),
+            "perturbation_summary": json.loads(summary.to_json(orient="records")),
+            "timings_s": self.timings,
+        }
+
+
+def _step(timings: dict[str, float], name: str, t0: float) -> None:
+    timings[name] = round(time.perf_counter() - t0, 2)
+    logger.info("%s done in %.1f s", name, timings[name])
+
+
+def run_benchmark(
+    *,
+    model: str = "minilm",
+    source: str = "refseq",
+    pooling: str | None = None,
+    precision: str = "auto",
+    genes: Iterable[str] | None = None,
+    ggi: bool = True,
+    features: str = "sum",
+    classifier: str = "logistic",
+    name_baseline: bool = True,
+    perturbation: bool = True,
+    perturb_dataset: str = "norman19",
+    predictors: Sequence[str] | None = None,
+    seed: int = 0,
+    show_progress_bar: bool | None = None,
+) -> BenchmarkResult:
+    """Embed genes and run the GGI and perturbation benchmarks.
+
+    Parameters
+    ----------
+    model, pooling, precision
+        Encoder for :func:`biobft.embed.embed_genes` (a name such as ``"minilm"``, a
+        sentence-transformers folder, or a causal LM folder / checkpoint with ``pooling``).
+    source
+        Gene text source (``"refseq"``, ``"go"``, ``"name"``, ``"refseq|go|name"``, ...).
+    genes
+        Genes to embed; ``None``: every gene with a text in ``source``.
+    ggi, features, classifier, name_baseline
+        Run the Gene2vec benchmark with these pair features and classifier; with
+        ``name_baseline`` the name-only text embedding is the honest floor beside the model.
+    perturbation, perturb_dataset, predictors
+        Run the leave-one-perturbation-out benchmark on ``perturbench_devel(perturb_dataset)``
+        with these predictors (default: all that can run).
+    seed
+        Seed of every random step.
+    show_progress_bar
+        Progress bars of the long steps (``None``: automatic).
+
+    Returns
+    -------
+    :class:`BenchmarkResult`; write it with :func:`write_report`.
+    """
+    from .. import datasets, tl
+    from ..embed import embed_genes, table_metadata
+    from ..ggi import evaluate_gene2vec
+    from ..text import gene_texts
+
+    genes = None if genes is None else list(genes)
+    timings: dict[str, float] = {}
+    config = {
+        "model": str(model),
+        "source": source,
+        "pooling": pooling,
+        "precision": precision,
+        "n_genes_requested": None if genes is None else len(genes),
+        "features": features,
+        "classifier": classifier,
+        "perturb_dataset": perturb_dataset,
+        "predictors": None if predictors is None else list(predictors),
+        "seed": seed,
+    }
+    t0 = time.perf_counter()
+    table = embed_genes(
+        genes,
+        source=source,
+        model=model,
+        pooling=pooling,
+        precision=precision,
+        show_progress_bar=show_progress_bar,
+    )
+    meta = table_metadata(table)
+    _step(timings, "embed", t0)
+    result = BenchmarkResult(
+        config=config, embedding={**meta, "n_genes": int(table.shape[0])}, timings=timings
+    )
+
+    if ggi:
+        t0 = time.perf_counter()
+        name_table = None
+        if name_baseline and source != "name":
+            name_table = embed_genes(
+                list(table.index),
+                source="name",
+                model=model,
+                pooling=pooling,
+                precision=precision,
+                show_progress_bar=show_progress_bar,
+            )
+        texts = gene_texts(list(table.index), source=source) if isinstance(source, str) else None
+        result.ggi = evaluate_gene2vec(
+            table,
+            features=features,
+            classifier=classifier,
+            name_table=name_table,
+            texts=texts,
+            seed=seed,
+        )
+        _step(timings, "ggi", t0)
+
+    if perturbation:
+        t0 = time.perf_counter()
+        adata = datasets.perturbench_devel(dataset=perturb_dataset)
+        cell_type_key = "cell_type" if adata.obs["cell_type"].nunique() > 1 else None
+        result.perturbation = tl.evaluate_perturbation(
+            adata,
+            embedding=table,
+            condition_key="condition",
+            control="control",
+            cell_type_key=cell_type_key,
+            predictors=predictors,
+            missing="skip",
+        )
+        _step(timings, "perturbation", t0)
+    return result
+
+
+def _md_table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    """A DataFrame as a GitHub markdown table (no tabulate dependency)."""
+    df = df.reset_index() if df.index.name or isinstance(df.index, pd.MultiIndex) else df
+    cols = [str(c) for c in df.columns]
+    rows = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for rec in df.itertuples(index=False):
+        cells = [
+            format(v, floatfmt) if isinstance(v, (float, np.floating)) else str(v) for v in rec
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _figures(result: BenchmarkResult, fig_dir: Path) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from .. import pl
+
+    made: dict[str, str] = {}
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    if result.ggi is not None:
+        fig = pl.roc_curves(result.ggi, return_fig=True)
+        fig.savefig(fig_dir / "ggi_roc.png", dpi=120, bbox_inches="tight")
+        plt.close(fig)
+        made["ggi_roc"] = "figures/ggi_roc.png"
+    df = result.perturbation
+    if df is not None and not df.empty:
+        fig = pl.metric_bars(df, metric="pearson_delta", return_fig=True)
+        fig.savefig(fig_dir / "perturb_metric_bars.png", dpi=120, bbox_inches="tight")
+        plt.close(fig)
+        made["perturb_metric_bars"] = "figures/perturb_metric_bars.png"
+    return made
+
+
+def write_report(result: BenchmarkResult, out_dir: str | os.PathLike) -> Path:
+    """Write ``report.md``, ``results.json``, per-condition CSV and figures into ``out_dir``.
+
+    Every file is written atomically; returns the path of ``report.md``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = _figures(result, out / "figures")
+    emb = result.embedding
+    lines = [
+        "# biobft benchmark report",
+        "",
+        f"Embedding: model `{emb.get('model')}`, source `{emb.get('source')}`, pooling "
+        f"`{emb.get('pooling')}`, precision `{emb.get('precision')}`, {emb.get('n_genes')} genes, "
+        f"d = {emb.get('dim')}.",
+        "",
+    ]
+    if result.ggi is not None:
+        g = result.ggi
+        lines += [
+            "## Gene-gene interaction (Gene2vec test split)",
+            "",
+            f"Pair features `{g.features}`, classifier `{g.classifier}`. Baselines on the same "
+            "pairs: `random` Gaussian vectors of the same dimension, `name` the name-only text.",
+            "",
+            _md_table(g.to_frame()),
+            "",
+            f"Coverage: {g.n_used.get('test', 0)} of {g.n_raw.get('test', 0)} test pairs scored "
+            f"({100 * g.coverage:.1f}%); {g.n_used.get('train', 0)} training pairs.",
+            "",
+        ]
+        if g.leakage is not None:
+            lines += [
+                f"Leakage audit: {100 * g.leakage:.2f}% of scored test pairs ({g.n_leaky}) have "
+                "one gene's symbol written in the other gene's text.",
+                "",
+            ]
+        if "ggi_roc" in figures:
+            lines += [f"![ROC curves]({figures['ggi_roc']})", ""]
+    summary = result.perturbation_summary()
+    if not summary.empty:
+        cfg = result.config
+        lines += [
+            f"## Perturbation response ({cfg['perturb_dataset']}, leave-one-perturbation-out)",
+            "",
+            "Means over held-out conditions. `pearson_delta`: Pearson correlation of predicted "
+            "and observed change from control over all genes; `_de`: on the top-20 DE genes; "
+            "`rmse`: root mean squared error over all genes.",
+            "",
+            _md_table(summary),
+            "",
+        ]
+        if "perturb_metric_bars" in figures:
+            lines += [f"![Pearson delta per predictor]({figures['perturb_metric_bars']})", ""]
+    lines += [
+        "## Run",
+        "",
+        "Wall time per step (s): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())
+        + ".",
+        "",
+    ]
+    with atomic_path(out / "results.json") as tmp:
+        tmp.write_text(json.dumps(result.to_dict(), indent=2, default=str))
+    if result.perturbation is not None:
+        with atomic_path(out / "perturbation_conditions.csv") as tmp:
+            result.perturbation.to_csv(tmp, index=False)
+    report = out / "report.md"
+    with atomic_path(report) as tmp:
+        tmp.write_text("\n".join(lines))
+    return report
