@@ -25,3 +25,14 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     with _paths.atomic_path(target) as tmp:
         tmp.write_text("done")
     assert target.read_text() == "done" and list(tmp_path.iterdir()) == [target]
+
+
+def test_atomic_path_uses_umask_permissions(tmp_path):
+    import os
+
+    target = tmp_path / "perm.txt"
+    with _paths.atomic_path(target) as tmp:
+        tmp.write_text("x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -1,0 +1,424 @@
+"""Text -> vector: sentence-transformers encoders and LMs through hidden-state pooling.
+
+:func:`encode` is the single entry point. It accepts a model name (``"minilm"``,
+``"smollm2-135m"``), a folder, a loaded ``SentenceTransformer`` or a ``(model, tokenizer)`` pair,
+sorts texts by token length, runs length-homogeneous batches under ``torch.inference_mode()``
+(and bf16 autocast where the hardware runs it fast), moves each batch to CPU at once and restores
+the input order.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .pooling import POOLINGS, get_pooling
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "PRECISIONS",
+    "EncoderHandle",
+    "encode",
+    "model_id",
+    "resolve_encoder",
+    "resolve_precision",
+]
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+ST_POOLING = "sentence-transformers"
+"""Pooling name recorded for a sentence-transformers model's own pipeline."""
+
+
+# --------------------------------------------------------------------------- precision
+@functools.lru_cache(maxsize=1)
+def _cpu_has_fast_bf16() -> bool:
+    import torch
+
+    cap = str(torch.backends.cpu.get_cpu_capability()).upper()
+    if "AMX" in cap:
+        return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:  # pragma: no cover - not Linux
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """Turn ``"auto"`` into ``"bf16"`` where the device runs bf16 fast, else ``"fp32"``.
+
+    CPU: bf16 when it has AMX or AVX-512 BF16 instructions; CUDA: when
+    ``torch.cuda.is_bf16_supported()``.
+
+    Raises
+    ------
+    ValueError
+        For a name outside :data:`PRECISIONS`.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {list(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    import torch
+
+    if str(device).startswith("cuda"):
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if str(device) == "cpu":
+        return "bf16" if _cpu_has_fast_bf16() else "fp32"
+    return "fp32"
+
+
+# --------------------------------------------------------------------------- models
+@dataclass
+class EncoderHandle:
+    """A loaded model ready for :func:`encode`.
+
+    Attributes
+    ----------
+    kind
+        ``"st"`` (sentence-transformers pipeline) or ``"hf"`` (transformers model + pooling).
+    model
+        The ``SentenceTransformer`` or ``transformers`` model.
+    tokenizer
+        Its tokenizer.
+    model_id
+        Stable identifier for cache keys (``None`` for in-memory objects).
+    causal
+        Decoder-only LM (position ids are derived from the attention mask).
+    """
+
+    kind: str
+    model: Any
+    tokenizer: Any
+    model_id: str | None
+    causal: bool = False
+
+    @property
+    def device(self):
+        import torch
+
+        try:
+            return next(self.model.parameters()).device
+        except StopIteration:  # pragma: no cover
+            return torch.device("cpu")
+
+    @property
+    def default_pooling(self) -> str:
+        return ST_POOLING if self.kind == "st" else "mean"
+
+
+def _fingerprint(folder: Path) -> str:
+    """Cheap content fingerprint of a model folder (names, sizes, mtimes of its files)."""
+    h = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            st = path.stat()
+            h.update(f"{path.relative_to(folder)}:{st.st_size}:{int(st.st_mtime)};".encode())
+    return h.hexdigest()[:16]
+
+
+def model_id(model: Any) -> str | None:
+    """Stable id of a model argument for cache keys; ``None`` for in-memory objects."""
+    if isinstance(model, EncoderHandle):
+        return model.model_id
+    if isinstance(model, (str, os.PathLike)):
+        from ..models.loading import CAUSAL_LMS, ENCODERS
+
+        key = str(model).lower()
+        if key in ENCODERS:
+            return f"packaged:{ENCODERS[key].pip_name}"
+        if key in CAUSAL_LMS:
+            return f"packaged:{CAUSAL_LMS[key].pip_name.split()[0]}"
+        path = Path(model).expanduser().resolve()
+        if path.is_dir():
+            return f"path:{path}@{_fingerprint(path)}"
+    return None
+
+
+def _is_causal(model) -> bool:
+    archs = getattr(model.config, "architectures", None) or []
+    return type(model).__name__.endswith("ForCausalLM") or any("CausalLM" in a for a in archs)
+
+
+def _hf_folder_kind(path: Path) -> str:
+    import json
+
+    if (path / "modules.json").is_file():
+        return "st"
+    cfg = path / "config.json"
+    if not cfg.is_file():
+        raise FileNotFoundError(
+            f"model folder {str(path)!r} has neither modules.json (sentence-transformers) nor "
+            "config.json (transformers); pass a model folder"
+        )
+    archs = json.loads(cfg.read_text()).get("architectures") or []
+    return "causal" if any("CausalLM" in a for a in archs) else "hf"
+
+
+@functools.lru_cache(maxsize=2)
+def _load_by_name(name: str, device: str | None) -> EncoderHandle:
+    from ..models.loading import CAUSAL_LMS, ENCODERS, load_causal_lm, load_encoder
+
+    key = name.lower()
+    mid = model_id(name)
+    if key in ENCODERS:
+        st = load_encoder(name, device=device)
+        return EncoderHandle("st", st, st.tokenizer, mid)
+    if key in CAUSAL_LMS:
+        lm, tok = load_causal_lm(name, device=device)
+        return EncoderHandle("hf", lm, tok, mid, causal=True)
+    path = Path(name).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(
+            f"model {name!r} is neither a packaged name ({sorted({*ENCODERS, *CAUSAL_LMS})}) "
+            "nor an existing folder; nothing is downloaded, so pass a local model folder"
+        )
+    kind = _hf_folder_kind(path)
+    if kind == "st":
+        st = load_encoder(path, device=device)
+        return EncoderHandle("st", st, st.tokenizer, mid)
+    if kind == "causal":
+        lm, tok = load_causal_lm(path, device=device)
+        return EncoderHandle("hf", lm, tok, mid, causal=True)
+    from transformers import AutoModel, AutoTokenizer
+
+    hf = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+    if device:
+        hf.to(device)
+    tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    return EncoderHandle("hf", hf, tok, mid)
+
+
+def resolve_encoder(model: Any = "minilm", *, device: str | None = None) -> EncoderHandle:
+    """Turn a model argument into an :class:`EncoderHandle` (loaded models are cached by name).
+
+    Parameters
+    ----------
+    model
+        A packaged name, a folder, a ``SentenceTransformer``, a ``(model, tokenizer)`` pair or an
+        :class:`EncoderHandle`.
+    device
+        Where to load a named model.
+
+    Raises
+    ------
+    FileNotFoundError
+        For a name that is neither packaged nor an existing folder.
+    TypeError
+        For anything else.
+    """
+    if isinstance(model, EncoderHandle):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        return _load_by_name(str(model), device)
+    from sentence_transformers import SentenceTransformer
+
+    if isinstance(model, SentenceTransformer):
+        return EncoderHandle("st", model, model.tokenizer, None)
+    if isinstance(model, tuple) and len(model) == 2:
+        lm, tok = model
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+            logger.info("tokenizer had no pad token; using %r", tok.pad_token)
+        return EncoderHandle("hf", lm, tok, None, causal=_is_causal(lm))
+    from transformers import PreTrainedModel
+
+    if isinstance(model, PreTrainedModel):
+        folder = Path(str(getattr(model, "name_or_path", "") or ""))
+        if not (folder.is_dir() and any(folder.glob("tokenizer*"))):
+            raise TypeError(
+                f"a bare {type(model).__name__} has no tokenizer (its name_or_path "
+                f"{str(folder)!r} is not a local folder with one); pass (model, tokenizer)"
+            )
+        from transformers import AutoTokenizer
+
+        return resolve_encoder((model, AutoTokenizer.from_pretrained(str(folder))))
+    raise TypeError(
+        f"model must be a name, a folder path, a SentenceTransformer or a (model, tokenizer) "
+        f"pair; got {type(model).__name__}"
+    )
+
+
+# --------------------------------------------------------------------------- encode
+def _check_texts(texts: Iterable[str] | str) -> list[str]:
+    if isinstance(texts, str):
+        texts = [texts]
+    try:
+        items = list(texts.tolist() if hasattr(texts, "tolist") else texts)
+    except TypeError:
+        raise TypeError(f"texts must be a list of strings; got {type(texts).__name__}") from None
+    if not items:
+        raise ValueError("texts is empty; pass at least one string to encode")
+    bad = [i for i, t in enumerate(items) if t is None or (isinstance(t, float) and np.isnan(t))]
+    if bad:
+        raise ValueError(
+            f"texts contains {len(bad)} None/NaN value(s) at position(s) {bad[:10]}; "
+            "drop them (e.g. series.dropna()) before encoding"
+        )
+    wrong = [i for i, t in enumerate(items) if not isinstance(t, str)]
+    if wrong:
+        raise TypeError(
+            f"texts must be strings; position {wrong[0]} is {type(items[wrong[0]]).__name__}"
+        )
+    return items
+
+
+def _max_len(handle: EncoderHandle, max_length: int | None) -> int | None:
+    limits = []
+    if max_length:
+        limits.append(int(max_length))
+    if handle.kind == "st" and getattr(handle.model, "max_seq_length", None):
+        limits.append(int(handle.model.max_seq_length))
+    tok_max = getattr(handle.tokenizer, "model_max_length", None)
+    if tok_max and tok_max < 1_000_000:
+        limits.append(int(tok_max))
+    return min(limits) if limits else None
+
+
+def _forward_batch(handle, batch, pool_fn, layer, max_len, device):
+
+    enc = handle.tokenizer(
+        batch,
+        padding=True,
+        truncation=max_len is not None,
+        max_length=max_len,
+        return_tensors="pt",
+    )
+    enc = {k: v.to(device) for k, v in enc.items()}
+    if handle.kind == "st" and pool_fn is None:
+        return handle.model(enc)["sentence_embedding"]
+    net = handle.model[0].auto_model if handle.kind == "st" else handle.model
+    base = getattr(net, "base_model", net)
+    kwargs = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+    if "token_type_ids" in enc:
+        kwargs["token_type_ids"] = enc["token_type_ids"]
+    if handle.causal:
+        # position ids from the mask: left- and right-padded rows see the same positions
+        kwargs["position_ids"] = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        kwargs["use_cache"] = False
+    want_all = layer not in (-1, None)
+    out = base(**kwargs, output_hidden_states=want_all)
+    hidden = out.hidden_states[layer] if want_all else out.last_hidden_state
+    return pool_fn(hidden, enc["attention_mask"].to(hidden.device))
+
+
+def encode(
+    texts: Iterable[str] | str,
+    *,
+    model: Any = "minilm",
+    batch_size: int = 32,
+    pooling: str | None = None,
+    normalize: bool = False,
+    precision: str = "auto",
+    show_progress_bar: bool | None = None,
+    max_length: int | None = 256,
+    layer: int = -1,
+    device: str | None = None,
+) -> np.ndarray:
+    """Encode texts into a ``(n_texts, dim)`` float32 array.
+
+    Parameters
+    ----------
+    texts
+        Strings (a list, tuple, Series or a single string).
+    model
+        ``"minilm"`` (packaged sentence encoder), ``"smollm2-135m"`` (packaged causal LM), a
+        model folder, a loaded ``SentenceTransformer`` or a ``(model, tokenizer)`` pair.
+    batch_size
+        Texts per forward pass (batches are formed after sorting by token length).
+    pooling
+        ``None``: the model's default (a sentence-transformers model's own pipeline; ``"mean"``
+        for other models), else a name in :data:`biobft.embed.pooling.POOLINGS` applied to the
+        hidden states of ``layer``.
+    normalize
+        L2-normalise each vector.
+    precision
+        ``"fp32"``, ``"bf16"``/``"fp16"`` (autocast) or ``"auto"`` (bf16 where the CPU/GPU runs
+        it fast, else fp32).
+    show_progress_bar
+        tqdm bar over batches; ``None``: only for more than 50 batches.
+    max_length
+        Truncate texts to this many tokens (also capped by the model's own limit).
+    layer
+        Hidden layer to pool (``-1``: last; ``0``: embeddings); ignored by the
+        sentence-transformers pipeline (``pooling=None``).
+    device
+        Device for a model loaded by name; a loaded model stays where it is.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, one row per input text, in input order.
+
+    Raises
+    ------
+    ValueError
+        Empty ``texts``, None/NaN texts, an unknown pooling or precision.
+    FileNotFoundError
+        A model path that does not exist.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    items = _check_texts(texts)
+    if pooling is not None:
+        get_pooling(pooling)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    handle = resolve_encoder(model, device=device)
+    pool_fn = None
+    if pooling is not None and not (handle.kind == "st" and pooling == ST_POOLING):
+        pool_fn = POOLINGS[pooling]
+    elif handle.kind == "hf":
+        pool_fn = POOLINGS["mean"]
+    dev = handle.device
+    prec = resolve_precision(precision, dev.type)
+    max_len = _max_len(handle, max_length)
+
+    lengths = [
+        len(ids)
+        for ids in handle.tokenizer(
+            items, truncation=max_len is not None, max_length=max_len, add_special_tokens=True
+        )["input_ids"]
+    ]
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    n_batches = (len(items) + batch_size - 1) // batch_size
+    show = n_batches > 50 if show_progress_bar is None else bool(show_progress_bar)
+
+    out: np.ndarray | None = None
+    was_training = handle.model.training
+    handle.model.eval()
+    autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(prec)
+    try:
+        with (
+            torch.inference_mode(),
+            torch.autocast(
+                device_type=dev.type,
+                dtype=autocast_dtype or torch.bfloat16,
+                enabled=bool(autocast_dtype),
+            ),
+        ):
+            for b in tqdm(range(n_batches), desc="encode", disable=not show, leave=False):
+                idx = order[b * batch_size : (b + 1) * batch_size]
+                vecs = _forward_batch(handle, [items[i] for i in idx], pool_fn, layer, max_len, dev)
+                vecs = vecs.float()
+                if normalize:
+                    vecs = torch.nn.functional.normalize(vecs, p=2, dim=1)
+                vecs = vecs.cpu().numpy()
+                if out is None:
+                    out = np.empty((len(items), vecs.shape[1]), dtype=np.float32)
+                out[idx] = vecs
+    finally:
+        if was_training:
+            handle.model.train()
+    assert out is not None
+    return out

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from biobft.cli import main
+from biobft.embed.table import read_table, table_metadata
+from biobft.text import corpus
+
+
+@pytest.fixture
+def toy_refseq(monkeypatch, tmp_path):
+    monkeypatch.setenv("BIOBFT_CACHE_DIR", str(tmp_path / "cache"))
+    texts = pd.Series({"TP53": "tumor suppressor protein", "KLF1": "binds DNA", "X": "the gene"})
+    monkeypatch.setitem(corpus.TEXT_SOURCES, "refseq", lambda: texts)
+    return texts
+
+
+def test_embed_cli_writes_table_and_report(toy_refseq, tiny_lm_dir, tmp_path, capsys):
+    genes = tmp_path / "genes.txt"
+    genes.write_text("TP53\nKLF1\nNOPE\n")
+    out = tmp_path / "t.parquet"
+    args = ["embed", "--model", str(tiny_lm_dir), "--genes", str(genes), "--out", str(out)]
+    assert main([*args, "--precision", "fp32", "--pooling", "last_token"]) == 0
+    text = capsys.readouterr().out
+    assert "genes: 2 of 3 requested" in text and "dim: 32" in text
+    assert "missing: 1 (e.g. NOPE)" in text and "cache: 0 hit(s), 2 encoded" in text
+    table = read_table(out)
+    assert list(table.index) == ["TP53", "KLF1"]
+    meta = table_metadata(table)
+    assert meta["pooling"] == "last_token" and meta["missing"] == ["NOPE"]
+
+    csv = tmp_path / "t.csv"
+    assert main([*args[:-1], str(csv), "--precision", "fp32", "--pooling", "last_token"]) == 0
+    assert "cache: 2 hit(s), 0 encoded" in capsys.readouterr().out
+    pd.testing.assert_frame_equal(read_table(csv), table, check_exact=False, atol=1e-6)
+
+
+def test_embed_cli_default_output_path(toy_refseq, tiny_lm_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["embed", "--source", "refseq", "--model", str(tiny_lm_dir), "--no-cache"]) == 0
+    assert (tmp_path / "results" / "embeddings" / "refseq_tiny-llama.parquet").is_file()
+
+
+def test_embed_cli_errors(toy_refseq, tmp_path, capsys):
+    cases = [
+        (["--out", str(tmp_path / "t.txt")], "--out must end in .parquet"),
+        (["--pooling", "foo"], "unknown pooling 'foo'"),
+        (["--model", str(tmp_path / "nope")], "nothing is downloaded"),
+        (["--genes", str(tmp_path / "nope.txt")], "--genes file .* does not exist"),
+        (["--source", "wiki"], "unknown text source 'wiki'"),
+    ]
+    for extra, msg in cases:
+        assert main(["embed", "--out", str(tmp_path / "x.parquet"), *extra]) == 2
+        assert re.search(msg, capsys.readouterr().err), msg
+    assert not (tmp_path / "x.parquet").exists()
