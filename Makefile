@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/biobft embed --source refseq --model minilm
+	$(BIN)/biobft benchmark
 
 test: $(STAMP)
 	$(BIN)/ruff check biobft tests benchmarks

@@ -37,7 +37,8 @@ def test_tl_follows_scanpy_contract(name, func):
     params = list(inspect.signature(func).parameters.values())
     assert params[0].name == "adata", f"biobft.tl.{name}: first parameter must be adata"
     assert params[0].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
-    not_kwonly = [p.name for p in params[1:] if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.VAR_KEYWORD)
+    not_kwonly = [p.name for p in params[1:] if p.kind not in kinds]
     assert not not_kwonly, f"biobft.tl.{name}: options must be keyword-only: {not_kwonly}"
     names = {p.name for p in params}
     if name not in RETURNS_NEW:

@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 
 from biobft.embed import genes as genes_mod
-from biobft.embed.cache import EmbeddingCache
 from biobft.embed.encode import encode
 from biobft.embed.genes import embed_genes
 from biobft.embed.table import table_metadata
@@ -75,22 +74,6 @@ def test_interrupted_run_resumes_from_finished_shards(tiny_lm, texts, cache_root
     fresh = embed_genes(source=texts, model=tiny_lm, precision="fp32", cache=False)
     np.testing.assert_allclose(resumed.to_numpy(), fresh.to_numpy(), atol=1e-6)
     np.testing.assert_array_equal(again.to_numpy(), resumed.to_numpy())
-
-
-def test_corrupt_shard_is_skipped(tmp_path):
-    store = EmbeddingCache({"model": "x"}, root=tmp_path)
-    store.write(["a" * 64, "b" * 64], np.ones((2, 3), dtype=np.float32))
-    (store.path / "shard-broken.npz").write_bytes(b"not a zip file")
-    np.savez(
-        store.path / "shard-nan.npz",
-        hashes=np.asarray(["c" * 64], dtype="S64"),
-        vectors=np.full((1, 3), np.nan, dtype=np.float32),
-    )
-    loaded = store.load()
-    assert sorted(loaded) == ["a" * 64, "b" * 64]
-    np.testing.assert_array_equal(loaded["a" * 64], np.ones(3, dtype=np.float32))
-    assert EmbeddingCache({"model": "x"}, root=tmp_path).path == store.path
-    assert EmbeddingCache({"model": "y"}, root=tmp_path).path != store.path
 
 
 def test_in_memory_model_without_id_is_not_cached(tiny_lm, texts, cache_root):
