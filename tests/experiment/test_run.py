@@ -1,0 +1,180 @@
+"""End-to-end quick experiment on the tiny random model (real data from the mirror)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from biobft.experiment.run import PRESETS, run_experiment
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*does not support bfloat16 compilation.*")
+
+SMALL = dict(
+    n_train_genes=8, n_eval_genes=4, n_ggi_train_genes=24, n_ggi_test_genes=16, max_steps=2,
+    batch_size=2, max_length=64, max_new_tokens=4, embed_max_length=48, gen_batch_size=32,
+    embed_batch_size=32, learning_rate=1e-3,
+)  # fmt: skip
+
+
+def test_prepare_keeps_every_evaluation_gene_out_of_training(data_mirror):
+    """The real-data half of the quick path (fast): splits, exclusion, pair subsets."""
+    from biobft import datasets
+    from biobft.experiment.run import _prepare, _settings
+
+    ctx = _prepare(_settings(True, {}))
+    test = datasets.gene2vec_pairs("test")
+    test_genes = set(test["gene_a"]) | set(test["gene_b"])
+    trained = {r["gene"] for r in ctx.train_records}
+    held_out = {r["gene"] for r in ctx.eval_records}
+    assert len(trained) == PRESETS["quick"]["n_train_genes"]
+    assert len(held_out) == PRESETS["quick"]["n_eval_genes"]
+    assert not (trained | held_out) & (test_genes | set(ctx.genes)) and not trained & held_out
+    assert {"KLF1", "MAP2K6"} <= set(ctx.genes)  # Norman 2019 genes are described
+    for pairs in (ctx.ggi_train, ctx.ggi_test):
+        assert set(pairs["label"]) == {0, 1}
+        assert set(pairs["gene_a"]) | set(pairs["gene_b"]) <= set(ctx.genes)
+    assert set(ctx.ggi_test["gene_a"]) <= test_genes
+    assert ctx.info["n_excluded_from_training"] >= len(test_genes)
+    assert not ctx.train_records[0]["response"].startswith("Gene symbol")
+
+
+@pytest.mark.slow  # ~30 s of CPU; test_experiment_resumes_and_validates and the test above
+# cover the same code paths quickly
+def test_quick_experiment_end_to_end(data_mirror, tiny_lm_dir, tmp_path):
+    from biobft import datasets
+
+    out = tmp_path / "exp"
+    res = run_experiment(model=tiny_lm_dir, loss_types=("bft",), seeds=(0, 1), quick=True,
+                         out_dir=out, device="cpu", **SMALL)  # fmt: skip
+    runs = res.runs
+    assert list(runs["arm"]) == ["base", "bft", "bft"]
+    metrics = ["nll", "token_accuracy", "ggi_hidden_roc_auc", "ggi_profile_roc_auc",
+               "pert_hidden_pearson_delta", "pert_profile_pearson_delta"]  # fmt: skip
+    assert np.isfinite(runs[metrics].to_numpy(dtype=float)).all()
+    assert (
+        (
+            (runs[["ggi_hidden_roc_auc", "ggi_profile_roc_auc"]] >= 0)
+            & (runs[["ggi_hidden_roc_auc", "ggi_profile_roc_auc"]] <= 1)
+        )
+        .all()
+        .all()
+    )
+    # training moved the model: the trained arms' held-out NLL differs from the base model's
+    assert (runs["nll"][1:] != runs["nll"][0]).all()
+    assert np.isfinite(runs["train_loss"][1:]).all()
+    # mean +- sd over the two seeds
+    s = res.summary
+    assert list(s.index) == ["base", "bft"] and list(s["n_seeds"]) == [1, 2]
+    bft = runs[runs["arm"] == "bft"]["nll"]
+    assert s.loc["bft", "nll_mean"] == pytest.approx(bft.mean())
+    assert s.loc["bft", "nll_sd"] == pytest.approx(bft.std(ddof=1))
+    assert bft.iloc[0] != bft.iloc[1]  # the seed changes the training run
+    # files
+    for name in ("runs.csv", "summary.csv", "results.json", "results.md", "summary.png",
+                 "profiles/base.csv", "profiles/bft-seed1.csv"):  # fmt: skip
+        assert (out / name).is_file(), name
+    payload = json.loads((out / "results.json").read_text())
+    assert payload["settings"]["quick"] is True and payload["info"]["n_ggi_test_pairs"] > 0
+    assert "| base |" in (out / "results.md").read_text()
+    # every Gene2vec test gene is kept out of the training data; eval genes too
+    test = datasets.gene2vec_pairs("test")
+    test_genes = set(test["gene_a"]) | set(test["gene_b"])
+    profiles = pd.read_csv(out / "profiles" / "base.csv", index_col=0)
+    assert payload["info"]["n_excluded_from_training"] >= len(test_genes)
+    assert set(profiles.index) & test_genes  # test genes are described, never trained on
+
+
+# ----------------------------------------------------------------------------- fast, synthetic
+def _toy_context(settings):
+    """A synthetic stand-in for the real data (no mirror needed): toy texts, pairs, cells."""
+    from biobft.experiment.data import instruction_split
+    from biobft.experiment.run import _Context
+    from biobft.perturb._synthetic import synthetic_perturbation_data
+
+    rng = np.random.default_rng(0)
+    words = "gene encodes protein tumor suppressor binds DNA regulates transcription".split()
+    adata, _, _ = synthetic_perturbation_data(n_perturbed=8, n_doubles=3, seed=0)
+    pert = sorted({g for c in adata.obs["condition"].unique() if c != "control"
+                   for g in c.split("+")})  # fmt: skip
+    genes = [f"G{i}" for i in range(40)] + pert
+    refseq = pd.Series(
+        [f"Gene symbol {g}. " + " ".join(rng.choice(words, 8)) for g in genes], index=genes
+    )
+
+    def pairs(pool, n):
+        a, b = rng.choice(pool, size=(2, n))
+        return pd.DataFrame({"gene_a": a, "gene_b": b, "label": np.arange(n) % 2})
+
+    ggi_train, ggi_test = pairs(genes[:10], 30), pairs(genes[10:18], 20)
+    used = genes[:18] + pert
+    n_train, n_eval = settings.n_train_genes, settings.n_eval_genes
+    train, evals = instruction_split(
+        refseq, n_train_genes=n_train, n_eval_genes=n_eval, exclude_genes=used
+    )
+    return _Context(settings, refseq, ggi_train, ggi_test, adata, used, train, evals,
+                    {"n_ggi_train_pairs": 30})  # fmt: skip
+
+
+def test_experiment_resumes_and_validates(tiny_lm_dir, tmp_path, monkeypatch):
+    import biobft.experiment.run as run_mod
+
+    monkeypatch.setenv("BIOBFT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(run_mod, "_prepare", _toy_context)
+    small = {**SMALL, "n_train_genes": 6, "lora_r": 4}
+    kw = dict(model=tiny_lm_dir, loss_types="sft,dft", seeds=0, quick=True, out_dir=tmp_path / "e",
+              device="cpu", encoder=str(tiny_lm_dir), **small)  # fmt: skip
+    res = run_experiment(**kw)
+    assert list(res.runs["arm"]) == ["base", "sft", "dft"]
+    assert res.settings.loss_types == ("sft", "dft") and res.settings.seeds == (0,)
+    assert res.settings.max_steps == 2 and res.settings.n_eval_genes == 4  # overrides win
+    assert res.settings.n_ggi_train_genes == SMALL["n_ggi_train_genes"]
+    assert res.runs["n_empty_profiles"].ge(0).all()
+    assert res.settings.lora_r == 4  # LoRA adapters are trained, then merged for evaluation
+    assert (res.runs["nll"][1:] != res.runs["nll"][0]).all()
+    assert (tmp_path / "e" / "runs" / "sft-seed0.json").is_file()
+
+    def boom(*a, **k):
+        raise AssertionError("a finished arm was trained again")
+
+    monkeypatch.setattr(run_mod, "_train", boom)
+    again = run_experiment(**kw)
+    pd.testing.assert_frame_equal(again.runs, res.runs)
+    # a changed setting is a new experiment: the finished arms are not reused
+    with pytest.raises(AssertionError, match="trained again"):
+        run_experiment(**{**kw, "learning_rate": 2e-3})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "err", "match"),
+    [
+        ({"loss_types": ["sft", "ppo"]}, ValueError, r"unknown loss type\(s\) \['ppo'\]"),
+        ({"seeds": []}, ValueError, "seeds is empty"),
+        ({"max_steps": 0}, ValueError, "max_steps must be >= 1"),
+        ({"n_ggi_test_genes": 1}, ValueError, "must be >= 2"),
+        ({"learning_rate": 0.0}, ValueError, "learning_rate must be > 0"),
+        ({"lora_r": -1}, ValueError, "lora_r must be >= 0"),
+        ({"warp_speed": 9}, TypeError, r"unknown experiment setting\(s\) \['warp_speed'\]"),
+        ({"model": "/no/such/model"}, FileNotFoundError, "neither a packaged"),
+    ],
+)
+def test_bad_settings_fail_before_writing(tmp_path, kwargs, err, match):
+    out = tmp_path / "exp"
+    with pytest.raises(err, match=match):
+        run_experiment(**{"quick": True, "out_dir": out, **kwargs})
+    assert not out.exists()
+
+
+def test_settings_defaults_match_default_preset():
+    import dataclasses
+
+    from biobft.experiment.run import PRESETS, ExperimentSettings, _settings
+
+    defaults = dataclasses.asdict(ExperimentSettings())
+    assert {k: defaults[k] for k in PRESETS["default"]} == PRESETS["default"]
+    quick = _settings(True, {"max_steps": None, "seeds": 3, "loss_types": "bft"})
+    assert quick.max_steps == PRESETS["quick"]["max_steps"]  # None keeps the preset
+    assert quick.seeds == (3,) and quick.loss_types == ("bft",) and quick.quick
+    assert ExperimentSettings().key() != quick.key()
