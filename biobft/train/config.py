@@ -50,7 +50,7 @@ class BFTConfig(TrainingArguments):
     alpha: float = field(default=1.0, metadata={"help": "Exponent of the p_alpha token weight."})
     loss_chunk_size: int | None = field(
         default=None,
-        metadata={"help": "Positions per chunk of the target log-prob gather (default 2**22/V)."},
+        metadata={"help": "Positions per chunk of the target log-prob gather (default 2**24/V)."},
     )
     # ---- model ----
     model_name_or_path: str = field(

@@ -32,7 +32,10 @@ import torch
 
 IGNORE_INDEX = -100
 BFT_VARIANTS = ("released", "group_normalized")
-_DEFAULT_CHUNK_ELEMENTS = 1 << 22  # ~16 MB of fp32 per chunk
+# 2**24 elements = one 64 MB fp32 scratch buffer: few chunks = few parallel regions per call (on a
+# loaded 2-core CPU each region costs a thread barrier; benchmarks/bench_losses.py), and still far
+# below the fp32 copy of the logits that cross-entropy makes (B*T*V*4 bytes)
+_DEFAULT_CHUNK_ELEMENTS = 1 << 24
 
 __all__ = [
     "BFT_VARIANTS",
@@ -61,54 +64,77 @@ __all__ = [
 class _TargetLogProb(torch.autograd.Function):
     """``log softmax(logits)[row, target]`` for ``rows`` (``None`` = all rows), in row chunks.
 
-    Saves only the (already existing) logits, the targets and one fp32 ``logsumexp`` per row;
-    the backward recomputes the softmax chunk by chunk and writes the gradient of the logits
-    (the only full-size buffer, in the logits dtype, as for any loss) in place.
+    Forward: one fused ``log_softmax`` per chunk into a reused fp32 scratch buffer (low-precision
+    chunks are first copied into that buffer and transformed in place), then a gather of the
+    targets.
+    Saves only the (already existing) logits, the targets and the fp32 outputs. Backward: one
+    fused ``softmax`` per chunk, written straight into the gradient (the only full-size buffer, in
+    the logits dtype, as for any loss), scaled by ``-grad``; the target entries are then set (one
+    indexed write) to
+    ``grad * (1 - p_t) = -grad * expm1(logp_t)`` from the saved fp32 log-probs, so they keep fp32
+    accuracy even for bf16 logits and ``p_t`` close to 1. Scratch buffers are allocated once per
+    call, not per chunk (a fresh large CPU allocation per chunk costs page faults).
     """
 
     @staticmethod
     def forward(ctx, logits2d, targets, rows, chunk_rows):
         all_rows = rows is None
         n_rows = logits2d.shape[0] if all_rows else rows.numel()
-        lse = torch.empty(n_rows, dtype=torch.float32, device=logits2d.device)
+        vocab, dev, dtype = logits2d.shape[1], logits2d.device, logits2d.dtype
+        chunk_rows = max(1, min(chunk_rows, n_rows))
+        upcast = dtype != torch.float32
+        tgt = targets if all_rows else targets.index_select(0, rows)
+        logp = torch.empty(n_rows, dtype=torch.float32, device=dev)
+        buf_in = None if all_rows else torch.empty(chunk_rows, vocab, dtype=dtype, device=dev)
+        # fp32 logits: log_softmax into a scratch buffer; other dtypes: copy the chunk into an fp32
+        # scratch buffer and take the log_softmax in place there
+        buf_ls = torch.empty(chunk_rows, vocab, dtype=torch.float32, device=dev)
         for start in range(0, n_rows, chunk_rows):
             stop = min(start + chunk_rows, n_rows)
-            block = logits2d[start:stop] if all_rows else logits2d.index_select(0, rows[start:stop])
-            lse[start:stop] = torch.logsumexp(block.float(), dim=-1)
+            m = stop - start
+            if all_rows:
+                block = logits2d[start:stop]
+            else:
+                block = torch.index_select(logits2d, 0, rows[start:stop], out=buf_in[:m])
+            if upcast:
+                block = buf_ls[:m].copy_(block)
+            torch.log_softmax(block, -1, out=buf_ls[:m])
+            torch.gather(buf_ls[:m], 1, tgt[start:stop, None], out=logp[start:stop, None])
         if all_rows:
-            tgt = targets
-            logit_t = logits2d.gather(1, tgt[:, None])[:, 0].float()
-            rows = torch.empty(0, dtype=torch.long, device=logits2d.device)
-        else:
-            tgt = targets.index_select(0, rows)
-            logit_t = logits2d[rows, tgt].float()
-        ctx.save_for_backward(logits2d, tgt, rows, lse)
+            rows = torch.empty(0, dtype=torch.long, device=dev)
+        ctx.save_for_backward(logits2d, tgt, rows, logp)
         ctx.chunk_rows, ctx.all_rows = chunk_rows, all_rows
-        return logit_t - lse
+        return logp
 
     @staticmethod
     def backward(ctx, grad_out):
-        logits2d, tgt, rows, lse = ctx.saved_tensors
+        logits2d, tgt, rows, logp = ctx.saved_tensors
         chunk_rows, all_rows = ctx.chunk_rows, ctx.all_rows
-        grad_out = grad_out.float()
+        n_rows, vocab, dev, dtype = logp.numel(), logits2d.shape[1], logits2d.device, logits2d.dtype
+        grad_out = grad_out.float().contiguous()
+        # d(logp_t)/d logits = onehot(t) - softmax; target entry: g * (1 - p_t) = -g * expm1(logp_t)
+        target_grad = (-torch.expm1(logp) * grad_out).to(dtype)
         grad = torch.empty_like(logits2d) if all_rows else torch.zeros_like(logits2d)
-        n_rows = lse.numel()
-        in_place = all_rows and logits2d.dtype == torch.float32
+        buf_in = buf_sm = None
+        if not all_rows:
+            buf_in = torch.empty(chunk_rows, vocab, dtype=dtype, device=dev)
+            buf_sm = torch.empty(chunk_rows, vocab, dtype=dtype, device=dev)
         for start in range(0, n_rows, chunk_rows):
             stop = min(start + chunk_rows, n_rows)
-            block = logits2d[start:stop] if all_rows else logits2d.index_select(0, rows[start:stop])
-            g = grad_out[start:stop, None]
-            # d(logit_t - lse) / d logits = onehot(t) - softmax
-            if in_place:
-                probs = torch.sub(block, lse[start:stop, None], out=grad[start:stop])
+            m = stop - start
+            if all_rows:
+                block, dst = logits2d[start:stop], grad[start:stop]
             else:
-                probs = block.float() - lse[start:stop, None]
-            probs.exp_().mul_(-g)
-            probs.scatter_add_(1, tgt[start:stop, None], g)
-            if all_rows and not in_place:
-                grad[start:stop].copy_(probs)
-            elif not all_rows:
-                grad.index_copy_(0, rows[start:stop], probs.to(grad.dtype))
+                block = torch.index_select(logits2d, 0, rows[start:stop], out=buf_in[:m])
+                dst = buf_sm[:m]
+            torch.softmax(block, -1, out=dst)  # fused; fp32 accumulation for bf16 / fp16
+            dst.mul_(grad_out[start:stop, None].neg().to(dtype))
+            if not all_rows:
+                grad.index_copy_(0, rows[start:stop], dst)
+        # one indexed write for all target entries (``scatter_`` on bf16 CPU tensors copies the
+        # whole chunk to fp32 and back)
+        row_index = torch.arange(n_rows, device=dev) if all_rows else rows
+        grad.index_put_((row_index, tgt), target_grad)
         return grad, None, None, None
 
 
@@ -156,7 +182,7 @@ def target_log_probs(
     labels
         ``[B, T]`` labels aligned with the input ids, ``-100`` = ignored.
     chunk_size
-        Rows (positions) per chunk; default ``2**22 // V`` (about 16 MB of fp32 per chunk).
+        Rows (positions) per chunk; default ``2**24 // V`` (one 64 MB fp32 scratch buffer).
 
     Returns
     -------
