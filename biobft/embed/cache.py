@@ -22,7 +22,7 @@ from .._paths import atomic_path, cache_dir
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EmbeddingCache", "text_hash"]
+__all__ = ["EmbeddingCache", "ShardCache", "text_hash"]
 
 
 def text_hash(text: str) -> str:
@@ -30,7 +30,41 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-class EmbeddingCache:
+class ShardCache:
+    """A folder of finished shards for one configuration (``cache_dir(kind, key)``).
+
+    The key is a sha256 of the JSON ``config``; the config is stored beside the shards. Subclasses
+    define the shard format (:attr:`suffix`) and how shards are read and written.
+
+    Parameters
+    ----------
+    config
+        JSON-serialisable description of everything that changes the cached values.
+    root
+        Folder under which the configuration's folder lives; default ``cache_dir(kind)``.
+    """
+
+    kind = "shards"
+    suffix = ".npz"
+
+    def __init__(self, config: dict[str, Any], root: str | Path | None = None) -> None:
+        self.config = dict(config)
+        blob = json.dumps(self.config, sort_keys=True, default=str)
+        self.key = hashlib.sha256(blob.encode()).hexdigest()[:24]
+        base = Path(root) if root is not None else cache_dir(self.kind)
+        self.path = base / self.key
+        self.path.mkdir(parents=True, exist_ok=True)
+        meta = self.path / "config.json"
+        if not meta.is_file():
+            with atomic_path(meta) as tmp:
+                tmp.write_text(json.dumps(self.config, sort_keys=True, indent=1, default=str))
+
+    def shards(self) -> list[Path]:
+        """The finished shard files."""
+        return sorted(self.path.glob(f"shard-*{self.suffix}"))
+
+
+class EmbeddingCache(ShardCache):
     """Shards of ``text hash -> vector`` for one encoder configuration.
 
     Parameters
@@ -41,21 +75,8 @@ class EmbeddingCache:
         Folder under which the configuration's folder lives; default ``cache_dir("embeddings")``.
     """
 
-    def __init__(self, config: dict[str, Any], root: str | Path | None = None) -> None:
-        self.config = dict(config)
-        blob = json.dumps(self.config, sort_keys=True, default=str)
-        self.key = hashlib.sha256(blob.encode()).hexdigest()[:24]
-        base = Path(root) if root is not None else cache_dir("embeddings")
-        self.path = base / self.key
-        self.path.mkdir(parents=True, exist_ok=True)
-        meta = self.path / "config.json"
-        if not meta.is_file():
-            with atomic_path(meta) as tmp:
-                tmp.write_text(json.dumps(self.config, sort_keys=True, indent=1, default=str))
-
-    def shards(self) -> list[Path]:
-        """The finished shard files."""
-        return sorted(self.path.glob("shard-*.npz"))
+    kind = "embeddings"
+    suffix = ".npz"
 
     def load(self) -> dict[str, np.ndarray]:
         """All cached vectors as ``{text hash: vector}`` (corrupt shards skipped)."""

@@ -29,7 +29,8 @@ from typing import Any
 
 import pandas as pd
 
-from .._paths import atomic_path, cache_dir
+from .._paths import atomic_path
+from .cache import ShardCache
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ DEFAULT_PROMPT = "Tell me about gene {gene}."
 
 
 # --------------------------------------------------------------------------- cache
-class ProfileCache:
+class ProfileCache(ShardCache):
     """Shards of ``gene -> generated profile`` for one generation configuration.
 
     Parameters
@@ -51,20 +52,8 @@ class ProfileCache:
         Folder under which the configuration's folder lives; default ``cache_dir("profiles")``.
     """
 
-    def __init__(self, config: dict[str, Any], root: str | os.PathLike | None = None) -> None:
-        self.config = dict(config)
-        blob = json.dumps(self.config, sort_keys=True, default=str)
-        self.key = hashlib.sha256(blob.encode()).hexdigest()[:24]
-        self.path = Path(root) / self.key if root is not None else cache_dir("profiles", self.key)
-        self.path.mkdir(parents=True, exist_ok=True)
-        meta = self.path / "config.json"
-        if not meta.is_file():
-            with atomic_path(meta) as tmp:
-                tmp.write_text(json.dumps(self.config, sort_keys=True, indent=1, default=str))
-
-    def shards(self) -> list[Path]:
-        """The finished shard files."""
-        return sorted(self.path.glob("shard-*.json"))
+    kind = "profiles"
+    suffix = ".json"
 
     def load(self) -> dict[str, str]:
         """All cached profiles as ``{gene: text}`` (unreadable or inconsistent shards skipped)."""
