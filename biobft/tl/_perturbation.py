@@ -56,33 +56,6 @@ def _check_genes(pb: Pseudobulk, genes: set[str], embedding, missing: str) -> No
         )
 
 
-def _build_pb(
-    adata,
-    *,
-    condition_key,
-    control,
-    cell_type_key,
-    sep,
-    layer,
-    normalize,
-    min_cells,
-    n_top_de,
-    de_method,
-) -> Pseudobulk:
-    return pseudobulk(
-        adata,
-        condition_key=condition_key,
-        control=control,
-        cell_type_key=cell_type_key,
-        sep=sep,
-        layer=layer,
-        normalize=normalize,
-        min_cells=min_cells,
-        n_top_de=n_top_de,
-        de_method=de_method,
-    )
-
-
 def predict_perturbation(
     adata: AnnData,
     *,
@@ -143,7 +116,7 @@ def predict_perturbation(
         raise ValueError("perturbations is empty; pass the condition labels to predict")
     if predictor not in PREDICTORS:
         raise ValueError(f"unknown predictor {predictor!r}; choose from {list(PREDICTORS)}")
-    pb = _build_pb(
+    pb = pseudobulk(
         adata,
         condition_key=condition_key,
         control=control,
@@ -269,7 +242,7 @@ def evaluate_perturbation(
     check_condition_key(adata, condition_key)
     labels = adata.obs[condition_key]
     control = resolve_control(labels.astype(str), control, condition_key=condition_key)
-    pb = _build_pb(
+    pb = pseudobulk(
         adata,
         condition_key=condition_key,
         control=control,
