@@ -174,9 +174,15 @@ def pairs_from_graph(
         raise ValueError(f"negatives must be 'degree_matched' or 'uniform'; got {negatives!r}")
     if not ratio > 0:
         raise ValueError(f"ratio must be > 0; got {ratio}")
-    nodes = np.array([str(n) for n in G.nodes()], dtype=object)
-    pos_of = {n: i for i, n in enumerate(G.nodes())}
-    edges = np.array([(pos_of[u], pos_of[v]) for u, v in G.edges()], dtype=np.int64)
+    # sorted nodes and edges: the result depends on the seed only, not on the graph's
+    # iteration order (which differs between processes for subgraph views)
+    order_nodes = sorted(G.nodes(), key=str)
+    nodes = np.array([str(n) for n in order_nodes], dtype=object)
+    pos_of = {n: i for i, n in enumerate(order_nodes)}
+    edges = np.array(
+        sorted((min(pos_of[u], pos_of[v]), max(pos_of[u], pos_of[v])) for u, v in G.edges()),
+        dtype=np.int64,
+    ).reshape(-1, 2)
     n_nodes, n_pos = len(nodes), len(edges)
     n_neg = round(ratio * n_pos)
     n_non_edges = n_nodes * (n_nodes - 1) // 2 - n_pos

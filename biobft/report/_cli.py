@@ -22,7 +22,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--source", default="refseq", help="gene text source (default: refseq)")
     p.add_argument("--pooling", default=None, help="pooling for causal/masked LMs (mean, ...)")
     p.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (default: auto)")
-    p.add_argument("--genes", type=Path, help="file with one gene symbol per line (default: all)")
+    p.add_argument(
+        "--genes", type=Path, help="file with one gene symbol per line, # comments (default: all)"
+    )
     p.add_argument("--features", default="sum", help="GGI pair features (default: sum)")
     p.add_argument("--classifier", default="logistic", help="GGI classifier (default: logistic)")
     p.add_argument("--no-ggi", action="store_true", help="skip the GGI benchmark")
@@ -43,7 +45,8 @@ def _read_genes(path: Path | None) -> list[str] | None:
         return None
     if not path.is_file():
         raise FileNotFoundError(f"--genes file {str(path)!r} does not exist")
-    genes = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    genes = [line for line in lines if line]
     if not genes:
         raise ValueError(f"--genes file {str(path)!r} lists no gene")
     return genes

@@ -157,3 +157,16 @@ def test_gene2vec_cleaning_counts(data_mirror):
     assert counts["n_raw"] == 21448 and counts["n_self"] == 6
     assert counts["n_clean"] == 21448 - 6 - counts["n_conflict"] - counts["n_duplicate"]
     assert counts["n_conflict"] >= 60  # >= 2 rows for each of the 30 contradictory pairs
+
+
+def test_pairs_from_graph_ignores_graph_iteration_order():
+    rng = np.random.default_rng(3)
+    edges = [(f"G{a}", f"G{b}") for a, b in rng.integers(0, 40, size=(80, 2)) if a != b]
+    g1 = nx.Graph(edges)
+    g2 = nx.Graph()
+    g2.add_nodes_from(sorted(g1.nodes(), reverse=True))
+    g2.add_edges_from([(b, a) for a, b in reversed(edges)])
+    for negatives in ("uniform", "degree_matched"):
+        p1 = pairs_from_graph(g1, negatives=negatives, seed=5)
+        p2 = pairs_from_graph(g2, negatives=negatives, seed=5)
+        pd.testing.assert_frame_equal(p1, p2)
