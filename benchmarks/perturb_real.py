@@ -19,6 +19,7 @@ import pandas as pd
 
 from biobft import datasets
 from biobft.embed.table import read_table, write_table
+from biobft.perturb.embeddings import emap_table, string_table
 from biobft.perturb.interactions import compare_gi_fits, interaction_table
 from biobft.perturb.predictors import concat_tables, evaluate_split, response_table
 from biobft.perturb.pseudobulk import pseudobulk
@@ -53,6 +54,17 @@ def tables(genes: list[str]) -> dict[str, pd.DataFrame]:
     return out
 
 
+def _rotate(tab: pd.DataFrame) -> pd.DataFrame:
+    """Exact low-dimensional copy of a wide table: rows ``U S`` of its SVD (same inner products,
+    so ridge/knn/linear predictions are unchanged; avoids d x d solves with d = 17k nodes)."""
+    import numpy as np
+
+    from biobft.embed.table import make_table
+
+    U, S, _ = np.linalg.svd(tab.to_numpy(np.float64), full_matrices=False)
+    return make_table(U * S, list(tab.index), model="rwr-svd", source="string")
+
+
 def run_block(pb, split, embeddings: dict[str, pd.DataFrame | None], label: str) -> pd.DataFrame:
     frames = []
     base = evaluate_split(pb, split, ["no_change", "train_mean", "additive"])
@@ -64,6 +76,12 @@ def run_block(pb, split, embeddings: dict[str, pd.DataFrame | None], label: str)
         df = evaluate_split(pb, split, EMBEDDED, embedding=tab, missing="skip")
         df["embedding"] = name
         frames.append(df)
+    # shrinkage toward train_mean (lambda by inner leave-one-gene-out CV in the training fold)
+    for name in ("emap",):
+        if embeddings.get(name) is not None:
+            df = evaluate_split(pb, split, ["shrink"], embedding=embeddings[name], missing="skip")
+            df["embedding"] = name
+            frames.append(df)
     df = pd.concat(frames, ignore_index=True)
     df["dataset"] = label
     return df
@@ -91,6 +109,14 @@ def main() -> int:
         }
     )
     embs = tables(genes)
+    # functional gene embeddings from other experiments (growth-screen GI E-MAP; STRING network)
+    func = {
+        "emap": emap_table(datasets.norman2019_emap()),
+        "string": _rotate(string_table(datasets.string_edges(400), genes)),
+    }
+    func["emap+string"] = concat_tables(func["emap"], func["string"], how="outer")
+    func["emap+refseq"] = concat_tables(func["emap"], embs["refseq"], how="outer")
+    embs.update(func)
     notes = []
     for k, t in embs.items():
         cover = sum(g in t.index for g in genes)

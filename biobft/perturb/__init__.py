@@ -7,6 +7,7 @@ Pure array code; the AnnData-facing wrappers are :func:`biobft.tl.predict_pertur
 from __future__ import annotations
 
 from .conditions import expression_matrix, parse_condition, parse_conditions, resolve_control
+from .embeddings import emap_table, string_table
 from .interactions import compare_gi_fits, interaction_table
 from .metrics import METRICS, compute_metrics
 from .predictors import (
@@ -28,6 +29,7 @@ __all__ = [
     "compare_gi_fits",
     "compute_metrics",
     "concat_tables",
+    "emap_table",
     "evaluate_split",
     "expression_matrix",
     "get_predictor",
@@ -38,4 +40,5 @@ __all__ = [
     "pseudobulk",
     "resolve_control",
     "response_table",
+    "string_table",
 ]

@@ -29,7 +29,15 @@ def _planted(n=30, d=5, g=40, seed=0):
 
 
 def test_registry_and_unknown():
-    assert set(PREDICTORS) == {"no_change", "train_mean", "additive", "ridge", "linear", "knn"}
+    assert set(PREDICTORS) == {
+        "no_change",
+        "train_mean",
+        "additive",
+        "ridge",
+        "linear",
+        "knn",
+        "shrink",
+    }
     with pytest.raises(ValueError, match="unknown predictor 'gears'"):
         get_predictor("gears")
     with pytest.raises(ValueError, match="needs a gene embedding table"):
