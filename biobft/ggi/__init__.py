@@ -5,6 +5,8 @@
 - :mod:`~biobft.ggi.splits`: pair cleaning, labelled pairs from a graph, gene-disjoint splits;
 - :mod:`~biobft.ggi.model`: scikit-learn classifiers in the :data:`CLASSIFIERS` registry,
   :func:`fit` / :func:`predict_pairs`, skops save / load;
+- :mod:`~biobft.ggi.nn`: :class:`PairMLP`, a small torch MLP (plain or siamese) as a scikit-learn
+  classifier (registry name ``"torch_mlp"``);
 - :mod:`~biobft.ggi.evaluate`: GenePT's Gene2vec benchmark (:func:`evaluate_gene2vec`) with
   baselines and the leakage audit.
 """
@@ -36,6 +38,7 @@ from .model import (
     predict_pairs,
     save_model,
 )
+from .nn import PairMLP
 from .splits import check_pairs, clean_pairs, gene_disjoint_split, pairs_from_graph
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "FEATURES",
     "GGIModel",
     "GGIResult",
+    "PairMLP",
     "check_pairs",
     "clean_pairs",
     "cooccurrence_mask",
