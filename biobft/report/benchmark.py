@@ -64,9 +64,11 @@ class BenchmarkResult:
         }
 
 
-def _step(timings: dict[str, float], name: str, t0: float) -> None:
+def _step(timings: dict[str, float], name: str, t0: float, bar) -> None:
     timings[name] = round(time.perf_counter() - t0, 2)
     logger.info("%s done in %.1f s", name, timings[name])
+    bar.set_postfix_str(f"{name} done ({timings[name]:.0f} s)")
+    bar.update(1)
 
 
 def run_benchmark(
@@ -112,6 +114,8 @@ def run_benchmark(
     -------
     :class:`BenchmarkResult`; write it with :func:`write_report`.
     """
+    from tqdm.auto import tqdm
+
     from .. import datasets, tl
     from ..embed import embed_genes, table_metadata
     from ..ggi import evaluate_gene2vec
@@ -131,6 +135,12 @@ def run_benchmark(
         "predictors": None if predictors is None else list(predictors),
         "seed": seed,
     }
+    bar = tqdm(
+        total=1 + bool(ggi) + bool(perturbation),
+        desc="benchmark",
+        unit="step",
+        disable=show_progress_bar is False,
+    )
     t0 = time.perf_counter()
     table = embed_genes(
         genes,
@@ -141,7 +151,7 @@ def run_benchmark(
         show_progress_bar=show_progress_bar,
     )
     meta = table_metadata(table)
-    _step(timings, "embed", t0)
+    _step(timings, "embed", t0, bar)
     result = BenchmarkResult(
         config=config, embedding={**meta, "n_genes": int(table.shape[0])}, timings=timings
     )
@@ -167,7 +177,7 @@ def run_benchmark(
             texts=texts,
             seed=seed,
         )
-        _step(timings, "ggi", t0)
+        _step(timings, "ggi", t0, bar)
 
     if perturbation:
         t0 = time.perf_counter()
@@ -182,7 +192,8 @@ def run_benchmark(
             predictors=predictors,
             missing="skip",
         )
-        _step(timings, "perturbation", t0)
+        _step(timings, "perturbation", t0, bar)
+    bar.close()
     return result
 
 
@@ -217,6 +228,10 @@ def _figures(result: BenchmarkResult, fig_dir: Path) -> dict[str, str]:
     df = result.perturbation
     if df is not None and not df.empty:
         fig = pl.metric_bars(df, metric="pearson_delta", return_fig=True)
+        fig.axes[0].set_title(
+            f"{result.config['perturb_dataset']}: Pearson Δ of held-out conditions "
+            "(no_change: undefined)"
+        )
         fig.savefig(fig_dir / "perturb_metric_bars.png", dpi=120, bbox_inches="tight")
         plt.close(fig)
         made["perturb_metric_bars"] = "figures/perturb_metric_bars.png"
@@ -270,7 +285,8 @@ def write_report(result: BenchmarkResult, out_dir: str | os.PathLike) -> Path:
             "",
             "Means over held-out conditions. `pearson_delta`: Pearson correlation of predicted "
             "and observed change from control over all genes; `_de`: on the top-20 DE genes; "
-            "`rmse`: root mean squared error over all genes.",
+            "`rmse`: root mean squared error over all genes. `no_change` predicts Δ = 0, so its "
+            "Pearson Δ is undefined (nan); its RMSE is the size of the observed change.",
             "",
             _md_table(summary),
             "",
