@@ -28,6 +28,16 @@ def _naive_targets(logits, labels):
     return out
 
 
+def _naive_released_conf(lps, group_size, gamma):
+    """Released BFT confidence: exp of the lowest stride-1 window mean of log p, ** gamma."""
+    n = len(lps)
+    if n < group_size:
+        m = sum(lps) / n
+    else:
+        m = min(sum(lps[s : s + group_size]) / group_size for s in range(n - group_size + 1))
+    return min(max(math.exp(m), 0.0), 1.0) ** gamma
+
+
 def naive_loss(logits, labels, loss_type, *, variant="released", group_size=256, gamma=1.0,
                alpha=1.0):  # fmt: skip
     """Loss (float64, differentiable w.r.t. logits) by loops, straight from the issue's formulas."""
@@ -55,13 +65,7 @@ def naive_loss(logits, labels, loss_type, *, variant="released", group_size=256,
         ps = [math.exp(x) for x in lps]
         n = len(lps)
         if variant == "released":
-            if n < group_size:
-                m = sum(lps) / n
-            else:
-                m = min(
-                    sum(lps[s : s + group_size]) / group_size for s in range(n - group_size + 1)
-                )
-            conf = min(max(math.exp(m), 0.0), 1.0) ** gamma
+            conf = _naive_released_conf(lps, group_size, gamma)
             weights = ps
             s_b = 1.0 - conf
         else:
@@ -165,13 +169,7 @@ def _naive_coefficients(z, labels, loss_type, *, variant="released", group_size=
         ps = [math.exp(x) for x in lps]
         n = len(lps)
         if variant == "released":
-            if n < group_size:
-                m = sum(lps) / n
-            else:
-                m = min(
-                    sum(lps[s : s + group_size]) / group_size for s in range(n - group_size + 1)
-                )
-            s_b = 1.0 - min(max(math.exp(m), 0.0), 1.0) ** gamma
+            s_b = 1.0 - _naive_released_conf(lps, group_size, gamma)
             weights = ps
         else:
             cs = []
