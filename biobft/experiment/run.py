@@ -110,8 +110,16 @@ class ExperimentSettings:
     quick: bool = False
 
     def key(self) -> str:
-        """Hash of everything that changes a result (for resuming finished arms)."""
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
+        """Hash of everything that changes one arm's result (for resuming finished arms).
+
+        Which arms and seeds are requested does not change the result of one ``(arm, seed)``,
+        so ``loss_types``, ``seeds`` and the ``quick`` flag (its preset values are recorded
+        field by field) are left out: adding a seed or a loss type reuses the finished arms.
+        """
+        values = dataclasses.asdict(self)
+        for name in ("loss_types", "seeds", "quick"):
+            values.pop(name)
+        blob = json.dumps(values, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -142,6 +142,14 @@ def test_experiment_resumes_and_validates(tiny_lm_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(run_mod, "_train", boom)
     again = run_experiment(**kw)
     pd.testing.assert_frame_equal(again.runs, res.runs)
+    # more seeds or arms reuse the finished ones and train only the new ones
+    trained = []
+    monkeypatch.setattr(run_mod, "_train", lambda m, t, d, arm, seed, *a: (
+        trained.append((arm, seed)) or (m, 0.5, 0.0)))  # fmt: skip
+    more = run_experiment(**{**kw, "loss_types": "sft,dft,bft", "seeds": [0, 1]})
+    assert trained == [("bft", 0), ("sft", 1), ("dft", 1), ("bft", 1)]
+    pd.testing.assert_frame_equal(more.runs.iloc[:3], res.runs)
+    monkeypatch.setattr(run_mod, "_train", boom)
     # a changed setting is a new experiment: the finished arms are not reused
     with pytest.raises(AssertionError, match="trained again"):
         run_experiment(**{**kw, "learning_rate": 2e-3})
@@ -178,3 +186,4 @@ def test_settings_defaults_match_default_preset():
     assert quick.max_steps == PRESETS["quick"]["max_steps"]  # None keeps the preset
     assert quick.seeds == (3,) and quick.loss_types == ("bft",) and quick.quick
     assert ExperimentSettings().key() != quick.key()
+    assert quick.key() == _settings(True, {"seeds": (0, 1), "loss_types": "sft,dft"}).key()
