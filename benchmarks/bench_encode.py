@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from biobft.embed.encode import encode, resolve_encoder, resolve_precision
+    from biobft.embed.encoding import encode, resolve_encoder, resolve_precision
     from biobft.text import gene_texts
 
     if args.threads:

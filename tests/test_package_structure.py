@@ -69,3 +69,24 @@ def test_tests_mirror_source_tree(path):
     rel = path.relative_to(ROOT)
     expected = TESTS / rel.parent / f"test_{rel.name}"
     assert expected.is_file(), f"{rel} has no test file {expected.relative_to(TESTS.parent)}"
+
+
+@pytest.mark.parametrize(
+    "package", sorted(p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file())
+)
+def test_public_names_are_not_shadowed_by_submodules(package):
+    """``from biobft.<pkg> import name`` gives the exported object, whatever was imported first.
+
+    Importing a submodule binds it as an attribute of its package, so a lazily exported
+    function that shares its module's name would turn into the module.
+    """
+    import pkgutil
+    import types
+
+    name = f"biobft.{package}"
+    pkg = importlib.import_module(name)
+    for info in pkgutil.iter_modules(pkg.__path__):
+        importlib.import_module(f"{name}.{info.name}")
+    for public in pkg.__all__:
+        obj = getattr(pkg, public)
+        assert not isinstance(obj, types.ModuleType), f"{name}.{public} is a module, not the export"

@@ -20,13 +20,13 @@ from .table import make_table, read_table, table_metadata, validate_table, write
 
 if TYPE_CHECKING:  # pragma: no cover
     from .describe import describe_genes
-    from .encode import encode, resolve_encoder
+    from .encoding import encode, resolve_encoder
     from .genes import embed_genes
     from .pooling import POOLINGS
 
 _LAZY = {
-    "encode": ".encode",
-    "resolve_encoder": ".encode",
+    "encode": ".encoding",
+    "resolve_encoder": ".encoding",
     "embed_genes": ".genes",
     "describe_genes": ".describe",
     "POOLINGS": ".pooling",

@@ -24,7 +24,8 @@ def add_parser(subparsers) -> None:
         "--source",
         default="refseq",
         help="text source: refseq, go, narrative, name; combine with '+' (concatenate) or "
-        "'|' (first available), e.g. 'refseq|go|name' (default: refseq)",
+        "'|' (first available), e.g. 'refseq|go|name'; or a gene,text table file (.parquet, "
+        ".csv, .tsv) such as the profiles `biobft describe` writes (default: refseq)",
     )
     p.add_argument(
         "--model",

@@ -158,7 +158,7 @@ def _resolve_model(model: Any, tokenizer: Any, device: str | None):
     """``(model, tokenizer, model_id)`` from a name/path or a loaded model + tokenizer."""
     if isinstance(model, (str, os.PathLike)):
         from ..models import load_causal_lm
-        from .encode import model_id as _model_id
+        from .encoding import model_id as _model_id
 
         lm, tok = load_causal_lm(model, device=device)
         if tokenizer is not None:

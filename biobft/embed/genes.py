@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -10,9 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..text.corpus import CoverageReport, gene_texts
+from ..text.corpus import TEXT_TABLE_SUFFIXES, CoverageReport, gene_texts, read_texts
 from .cache import EmbeddingCache, text_hash
-from .encode import EncoderHandle, _max_len, encode, resolve_encoder, resolve_precision
+from .encoding import EncoderHandle, _max_len, encode, resolve_encoder, resolve_precision
 from .pooling import get_pooling
 from .table import make_table
 
@@ -64,7 +65,7 @@ def _encode_chunk(texts: list[str], handle: EncoderHandle, **kwargs: Any) -> np.
 def embed_genes(
     genes: Iterable[str] | None = None,
     *,
-    source: str | pd.Series = "refseq",
+    source: str | os.PathLike | pd.Series | pd.DataFrame = "refseq",
     model: Any = "minilm",
     pooling: str | None = None,
     cache: bool = True,
@@ -86,7 +87,10 @@ def embed_genes(
         Gene symbols; ``None``: every gene with a text in ``source``.
     source
         A text source spec for :func:`biobft.text.gene_texts` (``"refseq"``, ``"go"``,
-        ``"name"``, ``"refseq+go"``, ``"refseq|go|name"``, ...) or a Series ``symbol -> text``.
+        ``"name"``, ``"refseq+go"``, ``"refseq|go|name"``, ...), a Series ``symbol -> text``
+        (e.g. :func:`biobft.embed.describe_genes` profiles), or a gene text table: a DataFrame
+        or a ``.parquet`` / ``.csv`` / ``.tsv`` file such as ``biobft describe --out`` writes
+        (read by :func:`biobft.text.read_texts`).
     model
         As in :func:`biobft.embed.encode`.
     pooling, precision, batch_size, max_length, layer, normalize, device
@@ -122,6 +126,10 @@ def embed_genes(
     t0 = time.perf_counter()
     if pooling is not None:
         get_pooling(pooling)
+    if isinstance(source, pd.DataFrame) or (
+        isinstance(source, (str, os.PathLike)) and str(source).lower().endswith(TEXT_TABLE_SUFFIXES)
+    ):
+        source = read_texts(source)
     if isinstance(source, pd.Series):
         texts, report = _series_texts(source, genes)
         source_name = report.source

@@ -10,6 +10,7 @@ from .corpus import (
     default_resolver,
     gene_texts,
     parse_source,
+    read_texts,
     source_bodies,
 )
 
@@ -21,5 +22,6 @@ __all__ = [
     "default_resolver",
     "gene_texts",
     "parse_source",
+    "read_texts",
     "source_bodies",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ __all__ = [
     "default_resolver",
     "gene_texts",
     "parse_source",
+    "read_texts",
     "source_bodies",
 ]
 
@@ -396,3 +398,68 @@ def gene_texts(
     series.index.name = "gene"
     series.attrs["report"] = report
     return (series, report) if return_report else series
+
+
+# --------------------------------------------------------------------------- user tables
+TEXT_TABLE_SUFFIXES = (".parquet", ".csv", ".tsv")
+
+
+def read_texts(table: pd.DataFrame | str | os.PathLike, *, column: str | None = None) -> pd.Series:
+    """A ``symbol -> text`` Series from a gene text table, e.g. ``biobft describe`` profiles.
+
+    Parameters
+    ----------
+    table
+        A DataFrame, or a ``.parquet`` / ``.csv`` / ``.tsv`` file, with the gene symbols in a
+        ``gene`` column or in the index, and the texts in one string column.
+    column
+        The text column; default: the only remaining column, else ``"profile"`` or ``"text"``.
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by gene symbol (named ``"gene"``), named after the text column.
+
+    Raises
+    ------
+    FileNotFoundError
+        A file that does not exist.
+    ValueError
+        An unsupported suffix, no text column, an ambiguous text column, duplicate symbols.
+    """
+    where = "the table"
+    if not isinstance(table, pd.DataFrame):
+        path = os.fspath(table)
+        where = repr(path)
+        suffix = os.path.splitext(path)[1].lower()
+        if suffix not in TEXT_TABLE_SUFFIXES:
+            raise ValueError(f"gene text file {where} must end in {', '.join(TEXT_TABLE_SUFFIXES)}")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"gene text file {where} does not exist; write one with `biobft describe "
+                "--out FILE` or pass a text source name such as 'refseq'"
+            )
+        if suffix == ".parquet":
+            table = pd.read_parquet(path)
+        else:
+            table = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str,
+                                keep_default_na=False)  # fmt: skip
+    frame = table.set_index("gene") if "gene" in table.columns else table
+    if column is None:
+        candidates = [c for c in frame.columns if c != "gene"]
+        if len(candidates) != 1:
+            candidates = [c for c in ("profile", "text") if c in frame.columns]
+        if len(candidates) != 1:
+            raise ValueError(
+                f"cannot tell the text column of {where} (columns {list(frame.columns)}); "
+                "name it 'profile' or 'text', or pass column=..."
+            )
+        column = candidates[0]
+    elif column not in frame.columns:
+        raise ValueError(f"{where} has no column {column!r}; columns: {list(frame.columns)}")
+    texts = frame[column]
+    texts.index = texts.index.astype(str).rename("gene")
+    if texts.index.duplicated().any():
+        dup = list(texts.index[texts.index.duplicated()].unique()[:5])
+        raise ValueError(f"{where} has duplicate gene symbols, e.g. {dup}; keep one text per gene")
+    return texts.rename(str(column))

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from biobft.cli import main
+from biobft.embed.encoding import encode
 from biobft.embed.table import read_table, table_metadata
 from biobft.text import corpus
 
@@ -56,3 +58,18 @@ def test_embed_cli_errors(toy_refseq, tmp_path, capsys):
         assert main(["embed", "--out", str(tmp_path / "x.parquet"), *extra]) == 2
         assert re.search(msg, capsys.readouterr().err), msg
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_embed_cli_profiles_file(toy_refseq, tiny_lm_dir, tmp_path, capsys):
+    profiles = pd.Series({"TP53": "tumor suppressor protein", "KLF1": ""}, name="profile")
+    path = tmp_path / "profiles.csv"
+    profiles.rename_axis("gene").to_frame().to_csv(path)
+    out = tmp_path / "t.parquet"
+    args = ["embed", "--source", str(path), "--model", str(tiny_lm_dir), "--out", str(out)]
+    assert main([*args, "--precision", "fp32"]) == 0
+    assert "missing: 1 (e.g. KLF1)" in capsys.readouterr().out  # an empty profile is no text
+    table = read_table(out)
+    assert list(table.index) == ["TP53"]
+    # the vector is the profile text's own embedding
+    ref = encode(["tumor suppressor protein"], model=str(tiny_lm_dir), precision="fp32")
+    np.testing.assert_allclose(table.loc["TP53"].to_numpy(), ref[0], rtol=1e-5, atol=1e-6)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from biobft.embed import genes as genes_mod
-from biobft.embed.encode import encode
+from biobft.embed.encoding import encode
 from biobft.embed.genes import embed_genes
 from biobft.embed.table import table_metadata
 

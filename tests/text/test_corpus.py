@@ -4,7 +4,13 @@ import pandas as pd
 import pytest
 
 from biobft.text import corpus
-from biobft.text.corpus import CoverageReport, SymbolResolver, gene_texts, parse_source
+from biobft.text.corpus import (
+    CoverageReport,
+    SymbolResolver,
+    gene_texts,
+    parse_source,
+    read_texts,
+)
 
 RESOLVER = SymbolResolver(
     ["TP53", "PCLAF", "SEPTIN7", "ABC1", "ABC2", "KLF1"],
@@ -103,3 +109,39 @@ def test_real_sources(data_mirror):
     refseq = gene_texts(source="refseq")
     assert 14_500 <= len(refseq) <= 15_200
     assert refseq.index.is_unique and refseq.str.startswith("Gene symbol ").all()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".parquet"])
+def test_read_texts_round_trips_describe_output(tmp_path, suffix):
+    profiles = pd.Series(
+        {"TP53": "A tumor suppressor, p53.", "KLF1": "", "MYC": "Oncogene; binds E-box"},
+        name="profile",
+    ).rename_axis("gene")
+    path = tmp_path / f"p{suffix}"
+    frame = profiles.to_frame()  # what `biobft describe --out` writes
+    if suffix == ".parquet":
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path, sep="\t" if suffix == ".tsv" else ",")
+    texts = read_texts(path)
+    assert texts.name == "profile" and texts.index.name == "gene"
+    pd.testing.assert_series_equal(texts, profiles, check_dtype=False)
+    # a gene column instead of the index, extra columns picked by name
+    extra = frame.reset_index().assign(model="smollm2")
+    pd.testing.assert_series_equal(read_texts(extra), profiles, check_dtype=False)
+
+
+def test_read_texts_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"does not exist; write one with `biobft describe"):
+        read_texts(tmp_path / "nope.csv")
+    with pytest.raises(ValueError, match=r"must end in .parquet, .csv, .tsv"):
+        read_texts(tmp_path / "p.txt")
+    two = pd.DataFrame({"gene": ["A"], "a": ["x"], "b": ["y"]})
+    with pytest.raises(ValueError, match=r"cannot tell the text column .* pass column="):
+        read_texts(two)
+    assert read_texts(two, column="b").tolist() == ["y"]
+    with pytest.raises(ValueError, match=r"has no column 'c'"):
+        read_texts(two, column="c")
+    dup = pd.DataFrame({"gene": ["A", "A"], "text": ["x", "y"]})
+    with pytest.raises(ValueError, match=r"duplicate gene symbols, e.g. \['A'\]"):
+        read_texts(dup)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from biobft.embed import encode as encode_mod
-from biobft.embed.encode import encode, model_id, resolve_encoder, resolve_precision
+from biobft.embed import encoding as encode_mod
+from biobft.embed.encoding import encode, model_id, resolve_encoder, resolve_precision
 
 TEXTS = [
     "Gene symbol TP53. This gene encodes a tumor suppressor protein containing transcriptional "
