@@ -54,7 +54,10 @@ def add_parser(subparsers) -> None:
         default=["sft", "dft", "bft", "bft_gn"],
         help="arms: sft dft bft bft_gn p_alpha chord_phi (default: sft dft bft bft_gn)",
     )
-    e.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds")
+    e.add_argument(
+        "--seeds", nargs="+", type=int, default=None,
+        help="training seeds (default: 0 1 2; --quick: 0)",
+    )  # fmt: skip
     e.add_argument("--quick", action="store_true", help="CI-sized run (a few steps, ~100 genes)")
     e.add_argument("--out-dir", type=Path, default=Path("results") / "experiment")
     e.add_argument("--device", default=None)

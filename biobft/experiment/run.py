@@ -54,6 +54,7 @@ __all__ = ["PRESETS", "ExperimentResult", "ExperimentSettings", "run_experiment"
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {
+        "seeds": (0, 1, 2),
         "n_train_genes": 256,
         "n_eval_genes": 32,
         "n_ggi_train_genes": 96,
@@ -66,6 +67,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "embed_max_length": 160,
     },
     "quick": {
+        "seeds": (0,),
         "n_train_genes": 48,
         "n_eval_genes": 12,
         "n_ggi_train_genes": 32,
@@ -87,7 +89,7 @@ class ExperimentSettings:
 
     model: str = "smollm2-135m"
     loss_types: tuple[str, ...] = ("sft", "dft", "bft", "bft_gn")
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[int, ...] = (0, 1, 2)
     n_train_genes: int = 256
     n_eval_genes: int = 32
     n_ggi_train_genes: int = 96
@@ -398,7 +400,7 @@ def run_experiment(
     *,
     model: str | os.PathLike = "smollm2-135m",
     loss_types: Iterable[str] | str = ("sft", "dft", "bft", "bft_gn"),
-    seeds: Iterable[int] | int = (0,),
+    seeds: Iterable[int] | int | None = None,
     quick: bool = False,
     out_dir: str | os.PathLike = "results/experiment",
     device: str | None = None,
@@ -416,7 +418,8 @@ def run_experiment(
         Arms to train (names in :data:`biobft.experiment.data.LOSS_VARIANTS`); the base model is
         always evaluated too.
     seeds
-        Training seeds; each arm is trained once per seed (same data, same budget).
+        Training seeds; each arm is trained once per seed (same data, same budget). ``None``:
+        the preset's (``(0, 1, 2)``; ``(0,)`` for ``quick``).
     quick
         Use the ``"quick"`` size preset (a few steps, ~100 genes): a CI smoke run.
     out_dir

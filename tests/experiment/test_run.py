@@ -185,5 +185,7 @@ def test_settings_defaults_match_default_preset():
     quick = _settings(True, {"max_steps": None, "seeds": 3, "loss_types": "bft"})
     assert quick.max_steps == PRESETS["quick"]["max_steps"]  # None keeps the preset
     assert quick.seeds == (3,) and quick.loss_types == ("bft",) and quick.quick
+    assert _settings(True, {"seeds": None}).seeds == (0,)
+    assert _settings(False, {"seeds": None}).seeds == (0, 1, 2)  # mean +- sd needs seeds
     assert ExperimentSettings().key() != quick.key()
     assert quick.key() == _settings(True, {"seeds": (0, 1), "loss_types": "sft,dft"}).key()
