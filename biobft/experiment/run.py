@@ -246,6 +246,46 @@ def _prepare(settings: ExperimentSettings) -> _Context:
                     info)  # fmt: skip
 
 
+# --------------------------------------------------------------------------- processes
+@dataclass(frozen=True)
+class _Processes:
+    """This process's place among those ``torchrun`` / ``accelerate launch`` started."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+
+def _processes(device: str | None) -> tuple[_Processes, str | None]:
+    """Join the launcher's process group (a single process: nothing to do).
+
+    Returns the process's place and its model device (``cuda:<LOCAL_RANK>`` on GPUs).
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return _Processes(), device
+    import torch
+    import torch.distributed as dist
+
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = torch.cuda.is_available() and (device is None or device.startswith("cuda"))
+    if cuda:
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    if not dist.is_initialized():  # the Trainer (accelerate) reuses this group
+        dist.init_process_group("nccl" if cuda else "gloo")
+    return _Processes(dist.get_rank(), world), device
+
+
 # --------------------------------------------------------------------------- models
 def _loader(settings: ExperimentSettings, device: str | None) -> Callable[[], tuple[Any, Any]]:
     from biobft.models import load_causal_lm
@@ -298,10 +338,53 @@ def _train(model, tokenizer, dataset, arm: str, seed: int, settings: ExperimentS
     return model, (float(losses[-1]) if losses else float("nan")), seconds
 
 
+def _model_id(model, arm: str) -> str:
+    from biobft.embed.describe import weights_hash
+
+    return f"{arm}:weights:{weights_hash(model)}"
+
+
+def _hidden_states(model, tokenizer, ctx: _Context, genes: list[str], mid: str) -> pd.DataFrame:
+    """Mean-pooled hidden states of the genes' RefSeq text (cached under ``mid``)."""
+    from biobft.embed import embed_genes
+
+    s = ctx.settings
+    return embed_genes(genes, source=ctx.refseq, model=(model, tokenizer), pooling="mean",
+                       max_length=s.embed_max_length, batch_size=s.embed_batch_size,
+                       model_id=mid)  # fmt: skip
+
+
+def _profiles(model, tokenizer, ctx: _Context, genes: list[str], mid: str) -> pd.Series:
+    """The model's greedy profiles of the genes (cached under ``mid``)."""
+    from biobft.embed.describe import describe_genes
+
+    s = ctx.settings
+    return describe_genes(genes, model=model, tokenizer=tokenizer, prompt=s.prompt,
+                          max_new_tokens=s.max_new_tokens, batch_size=s.gen_batch_size,
+                          model_id=mid)  # fmt: skip
+
+
+def _share_work(model, tokenizer, ctx: _Context, arm: str, procs: _Processes) -> None:
+    """Under several processes, each one embeds and describes its share of the genes.
+
+    Both results land in the shared on-disk caches, so the main process's evaluation that
+    follows finds every gene cached: generation, the slow part, is split across the processes.
+    """
+    if procs.world == 1:
+        return
+    share = ctx.genes[procs.rank :: procs.world]
+    mid = _model_id(model, arm)
+    if share:
+        _hidden_states(model, tokenizer, ctx, share, mid)
+        _profiles(model, tokenizer, ctx, share, mid)
+    logger.info("experiment: process %d of %d described %d genes of %s", procs.rank,
+                procs.world, len(share), arm)  # fmt: skip
+    procs.barrier()
+
+
 def _evaluate(model, tokenizer, ctx: _Context, arm: str, seed: int, eval_ds, out: Path):
     """All metrics of one model; writes its profiles to ``out/profiles/<arm>.csv``."""
     from biobft.embed import embed_genes
-    from biobft.embed.describe import describe_genes, weights_hash
 
     from .evaluate import ggi_scores, perturbation_scores, response_nll
 
@@ -312,28 +395,12 @@ def _evaluate(model, tokenizer, ctx: _Context, arm: str, seed: int, eval_ds, out
     rec.update(nll=nll["nll"], token_accuracy=nll["token_accuracy"], n_eval_tokens=nll["n_tokens"])
     rec["nll_seconds"] = time.perf_counter() - t
 
-    mid = f"{arm}:weights:{weights_hash(model)}"
+    mid = _model_id(model, arm)
     t = time.perf_counter()
-    hidden = embed_genes(
-        ctx.genes,
-        source=ctx.refseq,
-        model=(model, tokenizer),
-        pooling="mean",
-        max_length=s.embed_max_length,
-        batch_size=s.embed_batch_size,
-        model_id=mid,
-    )
+    hidden = _hidden_states(model, tokenizer, ctx, ctx.genes, mid)
     rec["embed_seconds"] = time.perf_counter() - t
     t = time.perf_counter()
-    profiles = describe_genes(
-        ctx.genes,
-        model=model,
-        tokenizer=tokenizer,
-        prompt=s.prompt,
-        max_new_tokens=s.max_new_tokens,
-        batch_size=s.gen_batch_size,
-        model_id=mid,
-    )
+    profiles = _profiles(model, tokenizer, ctx, ctx.genes, mid)
     rec["describe_seconds"] = time.perf_counter() - t
     (out / "profiles").mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "profiles" / f"{arm}.csv") as tmp:
@@ -412,8 +479,10 @@ def run_experiment(
     ----------
     model
         Causal LM: ``"smollm2-135m"`` (packaged SmolLM2-135M-Instruct) or a Hugging Face folder
-        (a larger model on a GPU: same command; training runs through the HF ``Trainer`` /
-        accelerate, ``accelerate launch`` works for several GPUs).
+        (a larger model on a GPU: same command). Training runs through the HF ``Trainer``;
+        under ``accelerate launch`` / ``torchrun`` every process trains (data parallel), each
+        process embeds and describes its share of the genes into the shared caches, and the
+        main process scores the models and writes the report.
     loss_types
         Arms to train (names in :data:`biobft.experiment.data.LOSS_VARIANTS`); the base model is
         always evaluated too.
@@ -425,7 +494,7 @@ def run_experiment(
     out_dir
         Output folder (created).
     device
-        Model device (default: CUDA when available).
+        Model device (default: CUDA when available; ``cuda:<LOCAL_RANK>`` under a launcher).
     **overrides
         Any :class:`ExperimentSettings` field, e.g. ``max_steps=100``, ``learning_rate=1e-5``,
         ``lora_r=16``, ``n_train_genes=2000``, ``max_new_tokens=128``, ``dtype="bf16"``. Values of
@@ -454,6 +523,7 @@ def run_experiment(
         quick, {"model": str(model), "loss_types": loss_types, "seeds": seeds, **overrides}
     )
     out = Path(out_dir)
+    procs, device = _processes(device)
     load = _loader(settings, device)
     base_model, tokenizer = load()  # fails early on a bad model path, before any output
     out.mkdir(parents=True, exist_ok=True)
@@ -468,8 +538,10 @@ def run_experiment(
 
     baselines = _cached(out / "runs" / "baselines.json", key)
     if baselines is None:
-        baselines = _baselines(ctx)
-        _store(out / "runs" / "baselines.json", key, baselines)
+        if procs.main:
+            _store(out / "runs" / "baselines.json", key, _baselines(ctx))
+        procs.barrier()
+        baselines = _cached(out / "runs" / "baselines.json", key)
 
     records = []
     arms = [("base", None)] + [(a, sd) for sd in settings.seeds for a in settings.loss_types]
@@ -485,14 +557,19 @@ def run_experiment(
             else:
                 model, tok = load()
                 model, loss, train_s = _train(model, tok, train_ds, arm, seed, settings, out)
-            rec = {"arm": arm, "seed": seed, "train_loss": loss, "train_seconds": train_s}
-            rec.update(_evaluate(model, tokenizer, ctx, name, 0 if seed is None else seed,
-                                 eval_ds, out))  # fmt: skip
-            rec["seconds"] = time.perf_counter() - t0
-            rec["cpu_seconds"] = time.process_time() - c0  # all threads; contention-free
-            _store(path, key, rec)
+            _share_work(model, tokenizer, ctx, name, procs)
+            if procs.main:
+                rec = {"arm": arm, "seed": seed, "train_loss": loss, "train_seconds": train_s}
+                rec.update(_evaluate(model, tokenizer, ctx, name, 0 if seed is None else seed,
+                                     eval_ds, out))  # fmt: skip
+                rec["seconds"] = time.perf_counter() - t0
+                rec["cpu_seconds"] = time.process_time() - c0  # all threads; contention-free
+                _store(path, key, rec)
             if model is not base_model:
                 del model
+            procs.barrier()
+            if not procs.main:
+                rec = _cached(path, key)
         else:
             logger.info("experiment: %s already done (resumed)", name)
         records.append(rec)
@@ -504,6 +581,7 @@ def run_experiment(
         **ctx.info,
         "device": str(next(base_model.parameters()).device),
         "torch_threads": torch.get_num_threads(),
+        "processes": procs.world,
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -511,7 +589,9 @@ def run_experiment(
         "arms_seconds_total": float(runs["seconds"].sum()),
     }
     result = ExperimentResult(runs, summary, baselines, settings, out, seconds, info)
-    _write(result)
+    if procs.main:
+        _write(result)
+    procs.barrier()
     return result
 
 

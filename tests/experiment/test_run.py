@@ -189,3 +189,58 @@ def test_settings_defaults_match_default_preset():
     assert _settings(False, {"seeds": None}).seeds == (0, 1, 2)  # mean +- sd needs seeds
     assert ExperimentSettings().key() != quick.key()
     assert quick.key() == _settings(True, {"seeds": (0, 1), "loss_types": "sft,dft"}).key()
+
+
+@pytest.mark.slow  # ~40 s (two launched processes); the only test of the multi-process branches
+def test_experiment_under_two_processes(tiny_lm_dir, tmp_path, monkeypatch):
+    """``accelerate launch`` x 2 on CPU (gloo): both processes train, each describes half of
+    the genes into the shared cache, the main process writes one report; the base model's
+    results equal a single-process run's."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import biobft.experiment.run as run_mod
+
+    here = Path(__file__).parent
+    script = tmp_path / "launch.py"
+    kwargs = dict(model=str(tiny_lm_dir), loss_types="sft", seeds=0, quick=True,
+                  encoder=str(tiny_lm_dir), **SMALL)  # fmt: skip
+    script.write_text(
+        f"import sys; sys.path.insert(0, {str(here)!r})\n"
+        "import biobft.experiment.run as run_mod\n"
+        "from test_run import _toy_context\n"
+        "run_mod._prepare = _toy_context\n"
+        f"res = run_mod.run_experiment(out_dir={str(tmp_path / 'dist')!r}, **{kwargs!r})\n"
+        "print('RUNS', res.runs[['arm', 'nll', 'ggi_profile_roc_auc']].to_json())\n"
+    )
+    accelerate = Path(sys.executable).with_name("accelerate")
+    cmd = [str(accelerate), "launch", "--num_processes", "2", "--num_machines", "1", "--multi_gpu",
+           "--mixed_precision", "no", "--dynamo_backend", "no", str(script)]  # fmt: skip
+    repo = here.parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+           "BIOBFT_CACHE_DIR": str(tmp_path / "cache-dist")}  # fmt: skip
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    printed = [line for line in proc.stdout.splitlines() if line.startswith("RUNS")]
+    assert len(printed) == 2 and printed[0] == printed[1]  # both processes return the results
+    payload = json.loads((tmp_path / "dist" / "results.json").read_text())
+    assert payload["info"]["processes"] == 2
+    assert [r["arm"] for r in payload["runs"]] == ["base", "sft"]
+    # per model, one profile shard from each process and none from the main process's scoring
+    # pass (it found every gene cached: both processes hold the same trained weights)
+    folders = sorted((tmp_path / "cache-dist" / "profiles").iterdir())
+    assert len(folders) == 2
+    assert [len(list(f.glob("shard-*"))) for f in folders] == [2, 2]
+
+    monkeypatch.setenv("BIOBFT_CACHE_DIR", str(tmp_path / "cache-one"))
+    monkeypatch.setattr(run_mod, "_prepare", _toy_context)
+    one = run_experiment(out_dir=tmp_path / "one", device="cpu", **kwargs)
+    base = pd.DataFrame(payload["runs"]).iloc[0]
+    for metric in ("nll", "token_accuracy", "ggi_hidden_roc_auc", "ggi_profile_roc_auc"):
+        assert base[metric] == pytest.approx(one.runs[metric].iloc[0], rel=1e-5), metric
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "dist" / "profiles" / "base.csv"),
+        pd.read_csv(tmp_path / "one" / "profiles" / "base.csv"),
+    )
