@@ -57,8 +57,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "seeds": (0, 1, 2),
         "n_train_genes": 256,
         "n_eval_genes": 32,
-        "n_ggi_train_genes": 96,
-        "n_ggi_test_genes": 64,
+        "n_ggi_train_genes": 192,
+        "n_ggi_test_genes": 128,
         "max_steps": 32,
         "batch_size": 4,
         "gradient_accumulation_steps": 1,
@@ -92,8 +92,8 @@ class ExperimentSettings:
     seeds: tuple[int, ...] = (0, 1, 2)
     n_train_genes: int = 256
     n_eval_genes: int = 32
-    n_ggi_train_genes: int = 96
-    n_ggi_test_genes: int = 64
+    n_ggi_train_genes: int = 192
+    n_ggi_test_genes: int = 128
     max_steps: int = 32
     learning_rate: float = 2e-5
     batch_size: int = 4
