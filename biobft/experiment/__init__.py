@@ -19,7 +19,7 @@ _EXPORTS = {
     "data": ("LOSS_VARIANTS", "select_genes", "subset_pairs", "perturbation_genes",
              "instruction_split"),
     "evaluate": ("response_nll", "ggi_scores", "perturbation_scores"),
-    "report": ("summarize", "to_markdown", "plot_summary"),
+    "report": ("summarize", "paired_differences", "to_markdown", "plot_summary"),
     "run": ("run_experiment", "ExperimentSettings", "ExperimentResult", "PRESETS"),
 }  # fmt: skip
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["METRIC_LABELS", "plot_summary", "summarize", "to_markdown"]
+__all__ = ["METRIC_LABELS", "paired_differences", "plot_summary", "summarize", "to_markdown"]
 
 METRIC_LABELS: dict[str, str] = {
     "nll": "held-out NLL (nats/token, lower is better)",
@@ -64,6 +64,58 @@ def summarize(
     return out.loc[order]
 
 
+def paired_differences(
+    runs: pd.DataFrame,
+    *,
+    reference: str = "sft",
+    metrics: Sequence[str] | None = None,
+    by: str = "arm",
+) -> pd.DataFrame:
+    """Each arm minus ``reference``, paired by training seed (same data order, same budget).
+
+    Parameters
+    ----------
+    runs
+        One row per (arm, seed) with a ``seed`` column and metric columns.
+    reference
+        The arm every other seeded arm is compared with.
+    metrics
+        Columns to compare (default: those of :data:`METRIC_LABELS` present in ``runs``).
+    by
+        Arm column.
+
+    Returns
+    -------
+    DataFrame with one row per (arm, metric): ``mean`` and ``sd`` (``ddof=1``) of the per-seed
+    differences, ``n_seeds`` (seeds both arms ran), ``n_higher`` (seeds where the arm scored
+    higher) and ``p_value`` of the paired t-test (``scipy.stats.ttest_rel``; NaN below 2 seeds).
+    Empty when ``reference`` was not run.
+    """
+    from scipy import stats
+
+    metrics = list(metrics) if metrics is not None else [m for m in METRIC_LABELS if m in runs]
+    seeded = runs[runs["seed"].notna()]
+    ref = seeded[seeded[by] == reference].set_index("seed")
+    rows = []
+    for arm in dict.fromkeys(seeded[by]):
+        if arm == reference or ref.empty:
+            continue
+        other = seeded[seeded[by] == arm].set_index("seed")
+        common = other.index.intersection(ref.index)
+        for m in metrics:
+            a = other.loc[common, m].to_numpy(dtype=float)
+            b = ref.loc[common, m].to_numpy(dtype=float)
+            d = a - b
+            p = float(stats.ttest_rel(a, b).pvalue) if len(d) > 1 and np.ptp(d) > 0 else np.nan
+            rows.append({"arm": arm, "metric": m, "mean": d.mean() if len(d) else np.nan,
+                         "sd": d.std(ddof=1) if len(d) > 1 else np.nan, "n_seeds": len(d),
+                         "n_higher": int((d > 0).sum()), "p_value": p})  # fmt: skip
+    out = pd.DataFrame(rows, columns=["arm", "metric", "mean", "sd", "n_seeds", "n_higher",
+                                      "p_value"])  # fmt: skip
+    out.attrs["reference"] = reference
+    return out
+
+
 def _fmt(mean: float, sd: float, digits: int = 3) -> str:
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "n/a"
@@ -84,9 +136,10 @@ def to_markdown(
     settings: Mapping[str, Any] | None = None,
     baselines: Mapping[str, Any] | None = None,
     notes: Sequence[str] = (),
+    paired: pd.DataFrame | None = None,
     title: str = "BFT vs DFT vs SFT: gene knowledge and gene embeddings",
 ) -> str:
-    """Markdown report: the mean ± sd table, baselines, settings and notes."""
+    """Markdown report: the mean ± sd table, paired differences, baselines, settings, notes."""
     metrics = [m for m in METRIC_LABELS if f"{m}_mean" in summary.columns]
     header = ["arm", "seeds", *metrics]
     rows = [
@@ -96,6 +149,19 @@ def to_markdown(
     ]  # fmt: skip
     parts = [f"# {title}", "", _md_table(header, rows), ""]
     parts += ["Metrics:", ""] + [f"- `{m}`: {METRIC_LABELS[m]}" for m in metrics] + [""]
+    if paired is not None and len(paired):
+        ref = paired.attrs.get("reference", "the reference")
+        parts += [f"## Each arm minus {ref}, paired by seed", ""]
+        parts += ["mean ± sd of the per-seed differences; 'higher' counts the seeds where the "
+                  "arm scored higher; p: paired t-test.", ""]  # fmt: skip
+        table = paired.pivot(index="arm", columns="metric")
+        cols = [m for m in metrics if m in set(paired["metric"])]
+        prow = [[arm, *(f"{_fmt(table.loc[arm, ('mean', m)], table.loc[arm, ('sd', m)])} "
+                        f"({int(table.loc[arm, ('n_higher', m)])}/"
+                        f"{int(table.loc[arm, ('n_seeds', m)])} higher, "
+                        f"p {_p(table.loc[arm, ('p_value', m)])})" for m in cols)]
+                for arm in dict.fromkeys(paired["arm"])]  # fmt: skip
+        parts += [_md_table(["arm", *cols], prow), ""]
     if baselines:
         parts += ["## Baselines (no fine-tuned LLM)", ""]
         parts += [_md_table(["baseline", "value"], [[k, _baseline_str(v)] for k, v in
@@ -106,6 +172,10 @@ def to_markdown(
     if notes:
         parts += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(parts)
+
+
+def _p(p: float) -> str:
+    return "n/a" if p is None or math.isnan(p) else f"{p:.2g}"
 
 
 def _baseline_str(v: Any) -> str:

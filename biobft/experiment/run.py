@@ -46,7 +46,7 @@ from .data import (
     strip_symbol_prefix,
     subset_pairs,
 )
-from .report import METRIC_LABELS, plot_summary, summarize, to_markdown
+from .report import METRIC_LABELS, paired_differences, plot_summary, summarize, to_markdown
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +144,11 @@ class ExperimentResult:
         Where the files were written.
     seconds
         Wall time of the whole run.
+    info
+        Data sizes, machine and timing facts.
+    paired
+        Each arm minus SFT, paired by seed (:func:`biobft.experiment.paired_differences`);
+        empty without an SFT arm.
     """
 
     runs: pd.DataFrame
@@ -153,6 +158,7 @@ class ExperimentResult:
     out_dir: Path
     seconds: float
     info: dict[str, Any] = field(default_factory=dict)
+    paired: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 # --------------------------------------------------------------------------- context
@@ -588,7 +594,8 @@ def run_experiment(
         "wall_seconds": seconds,
         "arms_seconds_total": float(runs["seconds"].sum()),
     }
-    result = ExperimentResult(runs, summary, baselines, settings, out, seconds, info)
+    paired = paired_differences(runs, reference="sft")
+    result = ExperimentResult(runs, summary, baselines, settings, out, seconds, info, paired)
     if procs.main:
         _write(result)
     procs.barrier()
@@ -637,6 +644,7 @@ def _write(result: ExperimentResult) -> None:
         "baselines": result.baselines,
         "summary": json.loads(result.summary.to_json(orient="index")),
         "runs": json.loads(result.runs.to_json(orient="records")),
+        "paired_vs_sft": json.loads(result.paired.to_json(orient="records")),
     }
     with atomic_path(out / "results.json") as tmp:
         tmp.write_text(json.dumps(payload, indent=1, default=str))
@@ -645,6 +653,7 @@ def _write(result: ExperimentResult) -> None:
         settings={k: v for k, v in dataclasses.asdict(result.settings).items()},
         baselines=result.baselines,
         notes=_notes(result),
+        paired=result.paired,
     )
     with atomic_path(out / "results.md") as tmp:
         tmp.write_text(md + "\n![summary](summary.png)\n")

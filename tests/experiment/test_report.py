@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from biobft.experiment.report import plot_summary, summarize, to_markdown
+from biobft.experiment.report import paired_differences, plot_summary, summarize, to_markdown
 
 
 @pytest.fixture
@@ -44,3 +44,31 @@ def test_markdown_and_plot(runs, tmp_path):
     assert path.is_file() and path.stat().st_size > 1000
     with pytest.raises(ValueError, match="no <metric>_mean column"):
         plot_summary(s[["n_seeds"]], tmp_path / "x.png")
+
+
+def test_paired_differences_match_a_loop_and_scipy(runs):
+    from scipy import stats
+
+    runs = pd.concat([runs, pd.DataFrame([{"arm": "dft", "seed": 1, "nll": 9.0,
+                                           "ggi_hidden_roc_auc": 0.1}])])  # fmt: skip
+    d = paired_differences(runs, reference="sft").set_index(["arm", "metric"])
+    assert list(dict.fromkeys(a for a, _ in d.index)) == ["bft", "dft"]  # base has no seed
+    sft = runs[runs["arm"] == "sft"].set_index("seed")
+    bft = runs[runs["arm"] == "bft"].set_index("seed")
+    for m in ("nll", "ggi_hidden_roc_auc"):
+        diffs = [bft.loc[s, m] - sft.loc[s, m] for s in (0, 1, 2)]
+        row = d.loc[("bft", m)]
+        assert row["mean"] == pytest.approx(np.mean(diffs))
+        assert row["sd"] == pytest.approx(np.std(diffs, ddof=1))
+        assert row["n_seeds"] == 3 and row["n_higher"] == sum(x > 0 for x in diffs)
+        assert row["p_value"] == pytest.approx(stats.ttest_rel(bft[m], sft[m]).pvalue)
+    # an arm with one shared seed: its difference, no sd, no test
+    one = d.loc[("dft", "nll")]
+    assert one["mean"] == pytest.approx(9.0 - sft.loc[1, "nll"]) and one["n_seeds"] == 1
+    assert np.isnan(one["sd"]) and np.isnan(one["p_value"])
+    assert paired_differences(runs[runs["arm"] != "sft"], reference="sft").empty
+    md = to_markdown(summarize(runs), paired=paired_differences(runs, reference="sft"))
+    assert "## Each arm minus sft, paired by seed" in md
+    row = d.loc[("bft", "nll")]
+    assert (f"| bft | {row['mean']:.3f} ± {row['sd']:.3f} ({int(row['n_higher'])}/3 higher, "
+            f"p {row['p_value']:.2g}) |") in md  # fmt: skip

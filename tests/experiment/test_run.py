@@ -135,6 +135,10 @@ def test_experiment_resumes_and_validates(tiny_lm_dir, tmp_path, monkeypatch):
     assert res.settings.lora_r == 4  # LoRA adapters are trained, then merged for evaluation
     assert (res.runs["nll"][1:] != res.runs["nll"][0]).all()
     assert (tmp_path / "e" / "runs" / "sft-seed0.json").is_file()
+    paired = res.paired.set_index("metric")
+    assert set(paired["arm"]) == {"dft"}  # every seeded arm against sft
+    assert paired.loc["nll", "mean"] == pytest.approx(res.runs["nll"][2] - res.runs["nll"][1])
+    assert "## Each arm minus sft, paired by seed" in (tmp_path / "e" / "results.md").read_text()
 
     def boom(*a, **k):
         raise AssertionError("a finished arm was trained again")
