@@ -189,11 +189,12 @@ def plot_summary(
     path: str | os.PathLike,
     *,
     metrics: Sequence[str] | None = None,
-    baselines: Mapping[str, float] | None = None,
+    baselines: Mapping[str, float | tuple[float, str]] | None = None,
 ) -> Path:
     """One bar panel per metric (mean ± sd over seeds per arm); saved to ``path`` (PNG/PDF/SVG).
 
-    ``baselines`` maps a metric column to a reference value drawn as a dashed line.
+    ``baselines`` maps a metric column to a reference value, or ``(value, label)``, drawn as a
+    dashed line (legend: the label, default ``"reference"``).
     """
     import matplotlib
 
@@ -209,20 +210,22 @@ def plot_summary(
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
+    refs = {m: (v if isinstance(v, tuple) else (v, "reference"))
+            for m, v in (baselines or {}).items()}  # fmt: skip
     arms = list(summary.index.astype(str))
     x = np.arange(len(arms))
     for ax, m in zip(axes.ravel(), metrics):
         mean = summary[f"{m}_mean"].to_numpy(dtype=float)
         sd = np.nan_to_num(summary[f"{m}_sd"].to_numpy(dtype=float))
         ax.bar(x, mean, yerr=sd, capsize=3, color=["0.6", *["C0"] * (len(arms) - 1)][: len(arms)])
-        if baselines and m in baselines:
-            ax.axhline(baselines[m], ls="--", color="C3", lw=1, label="reference")
+        if m in refs:
+            ax.axhline(refs[m][0], ls="--", color="C3", lw=1, label=refs[m][1])
             ax.legend(fontsize=7, loc="lower right")
         ax.set_xticks(x, arms, rotation=30, fontsize=8)
         ax.set_title(METRIC_LABELS.get(m, m), fontsize=8)
         finite = mean[np.isfinite(mean)]
         if finite.size and m != "nll":
-            lo = min(finite.min() - sd.max(), baselines.get(m, np.inf) if baselines else np.inf)
+            lo = min(finite.min() - sd.max(), refs.get(m, (np.inf,))[0])
             ax.set_ylim(max(lo - 0.05, -1.0), None)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)

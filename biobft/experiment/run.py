@@ -657,11 +657,10 @@ def _write(result: ExperimentResult) -> None:
     )
     with atomic_path(out / "results.md") as tmp:
         tmp.write_text(md + "\n![summary](summary.png)\n")
-    refs = {
-        "ggi_hidden_roc_auc": result.baselines.get("ggi_refseq_minilm_roc_auc"),
-        "ggi_profile_roc_auc": result.baselines.get("ggi_refseq_minilm_roc_auc"),
-        "pert_hidden_pearson_delta": result.baselines.get("pert_additive_pearson_delta"),
-        "pert_profile_pearson_delta": result.baselines.get("pert_additive_pearson_delta"),
-    }
+    b = result.baselines
+    ggi = (b.get("ggi_refseq_minilm_roc_auc"), "MiniLM on RefSeq text")
+    pert = (b.get("pert_train_mean_pearson_delta"), "train mean (no embedding)")
+    refs = {"ggi_hidden_roc_auc": ggi, "ggi_profile_roc_auc": ggi,
+            "pert_hidden_pearson_delta": pert, "pert_profile_pearson_delta": pert}  # fmt: skip
     plot_summary(result.summary, out / "summary.png",
-                 baselines={k: v for k, v in refs.items() if v is not None})  # fmt: skip
+                 baselines={k: v for k, v in refs.items() if v[0] is not None})  # fmt: skip

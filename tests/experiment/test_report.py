@@ -33,7 +33,7 @@ def test_summarize_mean_sd_matches_numpy(runs):
         summarize(runs, by="group")
 
 
-def test_markdown_and_plot(runs, tmp_path):
+def test_markdown_and_plot(runs, tmp_path, monkeypatch):
     s = summarize(runs)
     md = to_markdown(s, settings={"max_steps": 3}, baselines={"random": 0.5}, notes=["hi"])
     sft = runs.loc[runs["arm"] == "sft", "nll"]
@@ -42,6 +42,22 @@ def test_markdown_and_plot(runs, tmp_path):
     assert "| max_steps | `3` |" in md and "| random | 0.500 |" in md and "- hi" in md
     path = plot_summary(s, tmp_path / "plot.png", baselines={"ggi_hidden_roc_auc": 0.55})
     assert path.is_file() and path.stat().st_size > 1000
+    import matplotlib.pyplot as plt
+
+    fig_calls = []
+    real = plt.Figure.savefig
+
+    def spy(fig, *args, **kwargs):
+        fig_calls.append(fig)
+        return real(fig, *args, **kwargs)
+
+    monkeypatch.setattr(plt.Figure, "savefig", spy)
+    plot_summary(
+        s, tmp_path / "l.png", baselines={"nll": (1.9, "MiniLM"), "ggi_hidden_roc_auc": 0.5}
+    )
+    labels = [t.get_text() for ax in fig_calls[0].axes if ax.get_legend()
+              for t in ax.get_legend().get_texts()]  # fmt: skip
+    assert labels == ["MiniLM", "reference"]
     with pytest.raises(ValueError, match="no <metric>_mean column"):
         plot_summary(s[["n_seeds"]], tmp_path / "x.png")
 
