@@ -195,7 +195,6 @@ def test_settings_defaults_match_default_preset():
     assert quick.key() == _settings(True, {"seeds": (0, 1), "loss_types": "sft,dft"}).key()
 
 
-@pytest.mark.slow  # ~40 s (two launched processes); the only test of the multi-process branches
 def test_experiment_under_two_processes(tiny_lm_dir, tmp_path, monkeypatch):
     """``accelerate launch`` x 2 on CPU (gloo): both processes train, each describes half of
     the genes into the shared cache, the main process writes one report; the base model's
