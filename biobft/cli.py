@@ -11,6 +11,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__
 
@@ -20,6 +21,25 @@ _CLI_MODULES = ("datasets", "embed", "train", "ggi", "perturb", "experiment", "r
 
 class UserError(Exception):
     """An error caused by the user's input: printed as one line, exit code 2."""
+
+
+def read_gene_list(path: Path) -> list[str]:
+    """Gene symbols of a ``--genes`` file: the first word of each line; ``#`` starts a comment.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        The file lists no gene symbol.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"--genes file {str(path)!r} does not exist")
+    lines = (line.split("#", 1)[0].split() for line in path.read_text().splitlines())
+    genes = [words[0] for words in lines if words]
+    if not genes:
+        raise ValueError(f"--genes file {str(path)!r} lists no gene symbols (one per line)")
+    return genes
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,6 +7,8 @@ import re
 import time
 from pathlib import Path
 
+from biobft.cli import read_gene_list
+
 DEFAULT_OUT = Path("results") / "embeddings"
 
 
@@ -54,16 +56,6 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", Path(text).name if "/" in text else text).strip("-")
 
 
-def _read_genes(path: Path) -> list[str]:
-    if not path.is_file():
-        raise FileNotFoundError(f"--genes file {str(path)!r} does not exist")
-    genes = [ln.split()[0] for ln in path.read_text().splitlines() if ln.strip()]
-    genes = [g for g in genes if not g.startswith("#")]
-    if not genes:
-        raise ValueError(f"--genes file {str(path)!r} lists no gene symbols (one per line)")
-    return genes
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``biobft embed``."""
     from .genes import embed_genes
@@ -75,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--out must end in .parquet, .csv or .tsv; got {str(out)!r}")
     if args.pooling is not None:
         get_pooling(args.pooling)
-    genes = _read_genes(args.genes) if args.genes else None
+    genes = read_gene_list(args.genes) if args.genes else None
     t0 = time.perf_counter()
     table = embed_genes(
         genes,

@@ -7,6 +7,8 @@ import logging
 import time
 from pathlib import Path
 
+from biobft.cli import read_gene_list
+
 logger = logging.getLogger(__name__)
 
 
@@ -84,16 +86,6 @@ def add_parser(subparsers) -> None:
     e.set_defaults(func=run_experiment_cmd)
 
 
-def _read_genes(path: Path) -> list[str]:
-    if not path.is_file():
-        raise FileNotFoundError(f"--genes file {str(path)!r} does not exist")
-    genes = [ln.split()[0] for ln in path.read_text().splitlines() if ln.strip()]
-    genes = [g for g in genes if not g.startswith("#")]
-    if not genes:
-        raise ValueError(f"--genes file {str(path)!r} lists no gene symbols (one per line)")
-    return genes
-
-
 def run_describe(args: argparse.Namespace) -> int:
     """Run ``biobft describe``."""
     from biobft._paths import atomic_path
@@ -103,7 +95,7 @@ def run_describe(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in {".parquet", ".csv"}:
         raise ValueError(f"--out must end in .parquet or .csv; got {str(out)!r}")
     if args.genes is not None:
-        genes = _read_genes(args.genes)
+        genes = read_gene_list(args.genes)
     else:
         if args.n_genes < 1:
             raise ValueError(f"--n-genes must be >= 1; got {args.n_genes}")

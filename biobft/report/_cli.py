@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from biobft.cli import read_gene_list
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``biobft benchmark``."""
@@ -40,18 +42,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
-def _read_genes(path: Path | None) -> list[str] | None:
-    if path is None:
-        return None
-    if not path.is_file():
-        raise FileNotFoundError(f"--genes file {str(path)!r} does not exist")
-    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
-    genes = [line for line in lines if line]
-    if not genes:
-        raise ValueError(f"--genes file {str(path)!r} lists no gene")
-    return genes
-
-
 def _run(args: argparse.Namespace) -> int:
     from .benchmark import run_benchmark, write_report
 
@@ -63,7 +53,7 @@ def _run(args: argparse.Namespace) -> int:
         source=args.source,
         pooling=args.pooling,
         precision=args.precision,
-        genes=_read_genes(args.genes),
+        genes=read_gene_list(args.genes) if args.genes else None,
         ggi=not args.no_ggi,
         features=args.features,
         classifier=args.classifier,
