@@ -180,7 +180,7 @@ def _settings(quick: bool, overrides: dict[str, Any]) -> ExperimentSettings:
     values = {**preset, **{k: v for k, v in overrides.items() if v is not None}}
     values["quick"] = bool(quick)
     values["loss_types"] = tuple(check_loss_types(values.get("loss_types", ("sft",))))
-    seeds = values.get("seeds", (0,))
+    seeds = values["seeds"]
     seeds = (seeds,) if isinstance(seeds, int) else tuple(int(s) for s in seeds)
     if not seeds:
         raise ValueError("seeds is empty; pass at least one seed, e.g. seeds=(0,)")
