@@ -216,7 +216,8 @@ def test_experiment_under_two_processes(tiny_lm_dir, tmp_path, monkeypatch):
         "from test_run import _toy_context\n"
         "run_mod._prepare = _toy_context\n"
         f"res = run_mod.run_experiment(out_dir={str(tmp_path / 'dist')!r}, **{kwargs!r})\n"
-        "print('RUNS', res.runs[['arm', 'nll', 'ggi_profile_roc_auc']].to_json())\n"
+        "import os; rank = os.environ['RANK']\n"
+        f"res.runs.to_json({str(tmp_path)!r} + f'/runs-{{rank}}.json')\n"
     )
     accelerate = Path(sys.executable).with_name("accelerate")
     cmd = [str(accelerate), "launch", "--num_processes", "2", "--num_machines", "1", "--multi_gpu",
@@ -226,8 +227,9 @@ def test_experiment_under_two_processes(tiny_lm_dir, tmp_path, monkeypatch):
            "BIOBFT_CACHE_DIR": str(tmp_path / "cache-dist")}  # fmt: skip
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    printed = [line for line in proc.stdout.splitlines() if line.startswith("RUNS")]
-    assert len(printed) == 2 and printed[0] == printed[1]  # both processes return the results
+    # both processes return the results (each writes its own file: a shared stdout interleaves)
+    rank0, rank1 = (pd.read_json(tmp_path / f"runs-{r}.json") for r in (0, 1))
+    pd.testing.assert_frame_equal(rank0, rank1)
     payload = json.loads((tmp_path / "dist" / "results.json").read_text())
     assert payload["info"]["processes"] == 2
     assert [r["arm"] for r in payload["runs"]] == ["base", "sft"]
