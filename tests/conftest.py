@@ -1,12 +1,17 @@
-"""Shared fixtures: offline settings, the real-data mirror, a tiny random-weight causal LM."""
+"""Shared fixtures: offline settings, the real-data mirror, a tiny random-weight causal LM, a toy
+registry entry, seeded instruction records."""
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+from biobft.datasets import DatasetFile, registry
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,3 +106,88 @@ def tiny_lm_dir(tiny_lm, tmp_path) -> Path:
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+# ----------------------------------------------------------------- datasets: a toy registry entry
+TOY_BYTES = b"GENE1 GENE2\nGENE3 GENE4\n"
+
+
+@pytest.fixture
+def toy_entry(tmp_path, monkeypatch) -> DatasetFile:
+    """A registered toy file ``toy_pairs`` with an empty tmp mirror and an empty tmp cache.
+
+    The file's bytes are :data:`TOY_BYTES`; its URL points at ``tmp_path/upstream/...`` (file://),
+    which exists, so a download succeeds without network.
+    """
+    upstream = tmp_path / "upstream" / "toy" / "pairs.txt"
+    upstream.parent.mkdir(parents=True)
+    upstream.write_bytes(TOY_BYTES)
+    entry = DatasetFile(
+        name="toy_pairs",
+        path="toy/pairs.txt",
+        url=upstream.as_uri(),
+        sha256=hashlib.sha256(TOY_BYTES).hexdigest(),
+        license="CC0",
+        citation="nobody",
+        description="toy pairs",
+    )
+    monkeypatch.setitem(registry(), entry.name, entry)
+    (tmp_path / "mirror").mkdir()
+    monkeypatch.setenv("BIOBFT_DATA_DIR", str(tmp_path / "mirror"))
+    monkeypatch.setenv("BIOBFT_CACHE_DIR", str(tmp_path / "cache"))
+    return entry
+
+
+@pytest.fixture
+def toy_bytes() -> bytes:
+    """The toy file's content."""
+    return TOY_BYTES
+
+
+@pytest.fixture
+def toy_dirs(toy_entry, tmp_path) -> dict[str, Path]:
+    """Where the toy file would live: mirror, cache and upstream paths."""
+    return {
+        "mirror": tmp_path / "mirror" / toy_entry.path,
+        "cache": tmp_path / "cache" / "downloads" / toy_entry.path,
+        "upstream": tmp_path / "upstream" / toy_entry.path,
+    }
+
+
+# ----------------------------------------------------------------- training records and Trainer
+@pytest.fixture
+def no_shadowed_hf_datasets(monkeypatch):
+    """``tests/datasets`` (no ``__init__.py``) on sys.path shadows the Hugging Face ``datasets``
+    package as an empty namespace package, which transformers' Trainer then takes for the real
+    one. Tell the Trainer that ``datasets`` is unavailable in that case (it is not a dependency).
+    """
+    import transformers.trainer as hf_trainer
+
+    mod = sys.modules.get("datasets")
+    if mod is None or not hasattr(mod, "Dataset"):
+        monkeypatch.setattr(hf_trainer, "is_datasets_available", lambda: False)
+
+
+WORDS = (
+    "this gene encodes a tumor suppressor protein the protein binds dna and regulates "
+    "transcription apoptosis cell cycle mutations in are associated with cancer anemia"
+).split()
+
+
+def _make_records(n=8, seed=0):
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    genes = ["TP53", "KLF1"]
+    recs = []
+    for i in range(n):
+        k = int(torch.randint(3, 14, (1,), generator=g))
+        words = [WORDS[int(j)] for j in torch.randint(0, len(WORDS), (k,), generator=g)]
+        recs.append({"prompt": f"Tell me about gene {genes[i % 2]} .", "response": " ".join(words)})
+    return recs
+
+
+@pytest.fixture
+def make_records():
+    """``make_records(n, seed)``: ``n`` seeded prompt/response records over the tiny vocabulary."""
+    return _make_records

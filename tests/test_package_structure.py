@@ -86,7 +86,71 @@ def test_public_names_are_not_shadowed_by_submodules(package):
     name = f"biobft.{package}"
     pkg = importlib.import_module(name)
     for info in pkgutil.iter_modules(pkg.__path__):
-        importlib.import_module(f"{name}.{info.name}")
+        if info.name != "__main__":  # running it is the point of that module
+            importlib.import_module(f"{name}.{info.name}")
     for public in pkg.__all__:
         obj = getattr(pkg, public)
         assert not isinstance(obj, types.ModuleType), f"{name}.{public} is a module, not the export"
+
+
+# Floors of the house, lowest first: a module may import its own floor or a lower one, never a
+# higher one. The command line is the top floor; tl / pl are the AnnData and plotting layer over
+# the domain packages. Run `pytest tests/test_package_structure.py -k layering` to check.
+LAYERS = (
+    ("_paths", "_input"),
+    ("datasets", "models"),
+    ("text",),
+    ("embed", "train"),
+    ("ggi", "perturb"),
+    ("tl", "pl"),
+    ("experiment", "report"),
+    ("cli",),
+)
+RANK = {name: i for i, floor in enumerate(LAYERS) for name in floor}
+
+
+def _biobft_imports(path: Path) -> set[str]:
+    """Top-level biobft sub-packages/modules that ``path`` imports (also inside functions)."""
+    import ast
+
+    rel = path.relative_to(ROOT)
+    parts = ["biobft", *rel.with_suffix("").parts]
+    is_pkg = parts[-1] == "__init__"
+    if is_pkg:
+        parts = parts[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            base = parts if is_pkg else parts[:-1]
+            base = base[: len(base) - (node.level - 1)]
+            if node.module:
+                names = [".".join([*base, node.module])]
+            else:
+                names = [".".join([*base, a.name]) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        else:
+            continue
+        for name in names:
+            bits = name.split(".")
+            if bits[0] == "biobft" and len(bits) > 1 and not bits[1].startswith("__"):
+                found.add(bits[1])
+    return found
+
+
+def test_layering():
+    """No module imports a floor above its own (the CLI, tl and pl sit above the domain code)."""
+    upward, unknown = [], set()
+    for path in sorted(ROOT.rglob("*.py")):
+        rel = path.relative_to(ROOT)
+        if len(rel.parts) == 1 and rel.name == "__init__.py":
+            continue  # biobft/__init__.py: the lazy namespace over every floor
+        own = rel.parts[0] if len(rel.parts) > 1 else rel.stem
+        unknown |= ({own} | _biobft_imports(path)) - RANK.keys()
+        for target in _biobft_imports(path):
+            if target in RANK and own in RANK and RANK[target] > RANK[own]:
+                upward.append(f"{rel} imports biobft.{target} (floor {RANK[target]} > {RANK[own]})")
+    assert not unknown, f"sub-packages missing from LAYERS: {sorted(unknown)}; give each a floor"
+    assert not upward, "imports that reach up a floor:\n" + "\n".join(upward)

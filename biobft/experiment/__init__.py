@@ -28,7 +28,7 @@ _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
 def __getattr__(name: str):
     if name in _WHERE:
         return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    if name in _EXPORTS or name == "_cli":
+    if name in _EXPORTS:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

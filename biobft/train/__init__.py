@@ -24,7 +24,7 @@ _EXPORTS = {
     "callbacks": ("LossDiagnostics",),
 }  # fmt: skip
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-_SUBMODULES = (*_EXPORTS, "_cli")
+_SUBMODULES = tuple(_EXPORTS)
 
 
 def __getattr__(name: str):

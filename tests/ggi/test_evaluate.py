@@ -9,6 +9,7 @@ from sklearn.metrics import roc_auc_score
 
 from biobft.embed.table import make_table
 from biobft.ggi import evaluate as ev
+from biobft.ggi._synthetic import planted
 from biobft.ggi.evaluate import (
     GGIResult,
     cooccurrence_mask,
@@ -18,8 +19,6 @@ from biobft.ggi.evaluate import (
     random_table,
 )
 from biobft.ggi.splits import gene_disjoint_split
-
-from .conftest import planted
 
 
 def test_leakage_matches_handmade_texts():

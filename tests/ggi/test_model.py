@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from biobft.ggi._synthetic import planted
 from biobft.ggi.model import (
     CLASSIFIERS,
     GGIModel,
@@ -15,8 +16,6 @@ from biobft.ggi.model import (
     save_model,
 )
 from biobft.ggi.splits import gene_disjoint_split
-
-from .conftest import planted
 
 
 def test_registry_pipelines_scale_and_fix_seeds():

@@ -75,10 +75,3 @@ def test_cli_benchmark_cached_rerun(genes, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "train_mean" in printed and "report:" in printed
     assert (out / "report.md").is_file()
-
-
-def test_cli_bad_gene_file(tmp_path, capsys):
-    out = tmp_path / "never"
-    assert main(["benchmark", "--genes", str(tmp_path / "none.txt"), "--out", str(out)]) == 2
-    assert "does not exist" in capsys.readouterr().err
-    assert not out.exists()

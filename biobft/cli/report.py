@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from biobft.cli import read_gene_list
+from ._common import read_gene_list
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -43,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .benchmark import run_benchmark, write_report
+    from ..report.benchmark import run_benchmark, write_report
 
     t0 = time.perf_counter()
     if args.out.exists() and not args.out.is_dir():

@@ -7,7 +7,7 @@ import re
 import time
 from pathlib import Path
 
-from biobft.cli import read_gene_list
+from ._common import read_gene_list
 
 DEFAULT_OUT = Path("results") / "embeddings"
 
@@ -58,9 +58,9 @@ def _slug(text: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``biobft embed``."""
-    from .genes import embed_genes
-    from .pooling import get_pooling
-    from .table import table_metadata, write_table
+    from ..embed.genes import embed_genes
+    from ..embed.pooling import get_pooling
+    from ..embed.table import table_metadata, write_table
 
     out = args.out or DEFAULT_OUT / f"{_slug(args.source)}_{_slug(str(args.model))}.parquet"
     if out.suffix.lower() not in {".parquet", ".csv", ".tsv"}:

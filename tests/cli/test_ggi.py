@@ -6,8 +6,7 @@ import pytest
 
 from biobft.cli import main
 from biobft.embed.table import write_table
-
-from .conftest import planted
+from biobft.ggi._synthetic import planted
 
 
 @pytest.fixture

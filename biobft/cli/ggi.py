@@ -11,8 +11,8 @@ logger = logging.getLogger(__name__)
 
 def add_parser(subparsers) -> None:
     """Add the ``ggi`` sub-command."""
-    from .features import FEATURES
-    from .model import CLASSIFIERS
+    from ..ggi.features import FEATURES
+    from ..ggi.model import CLASSIFIERS
 
     p = subparsers.add_parser(
         "ggi",
@@ -72,9 +72,9 @@ def _texts(table, source: str | None):
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark, print the table, write the requested outputs."""
     from ..embed.table import read_table
-    from .evaluate import evaluate_gene2vec
-    from .features import parse_features
-    from .model import CLASSIFIERS
+    from ..ggi.evaluate import evaluate_gene2vec
+    from ..ggi.features import parse_features
+    from ..ggi.model import CLASSIFIERS
 
     # validate everything before any work or any output
     parse_features(args.features)
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         fig.savefig(args.plot, dpi=120, bbox_inches="tight")
         print(f"wrote {args.plot}")
     if args.save_model is not None:
-        from .model import save_model
+        from ..ggi.model import save_model
 
         save_model(result.model, args.save_model)
         print(f"wrote {args.save_model}")

@@ -69,8 +69,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_split(args: argparse.Namespace) -> int:
-    from .pseudobulk import pseudobulk
-    from .splits import make_split
+    from ..perturb.pseudobulk import pseudobulk
+    from ..perturb.splits import make_split
 
     adata = _load_adata(args.data)
     pb = pseudobulk(adata, condition_key=args.condition_key, control=args.control,

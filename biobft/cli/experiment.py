@@ -7,7 +7,7 @@ import logging
 import time
 from pathlib import Path
 
-from biobft.cli import read_gene_list
+from ._common import read_gene_list
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def run_describe(args: argparse.Namespace) -> int:
 
 def run_experiment_cmd(args: argparse.Namespace) -> int:
     """Run ``biobft experiment``."""
-    from .run import run_experiment
+    from ..experiment.run import run_experiment
 
     overrides = {
         k: getattr(args, k)

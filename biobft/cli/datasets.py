@@ -15,7 +15,7 @@ def _print_table(df: pd.DataFrame) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from ._fetch import list_datasets
+    from ..datasets._fetch import list_datasets
 
     df = list_datasets()
     cols = ["name", "license", "found", "location"] if args.long else ["name", "license", "found"]
@@ -24,7 +24,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from ._fetch import verify
+    from ..datasets._fetch import verify
 
     df = verify(args.names or None)
     _print_table(df[["name", "status", "found", "path"]])
@@ -46,7 +46,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
-    from ._fetch import fetch
+    from ..datasets._fetch import fetch
 
     for name in args.names:
         print(fetch(name, download=not args.no_download))

@@ -55,7 +55,7 @@ def add_parser(subparsers) -> None:
 def _hf_parser():
     from transformers import HfArgumentParser
 
-    from .config import BFTConfig
+    from ..train.config import BFTConfig
 
     return HfArgumentParser(
         BFTConfig,
@@ -74,7 +74,7 @@ def parse_train_args(argv: list[str]):
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from .trainer import train
+    from ..train.trainer import train
 
     config = parse_train_args(args.train_args)
     trainer = train(config)
@@ -103,7 +103,7 @@ def _read_symbols(spec: str) -> set[str]:
 
 
 def _run_train_data(args: argparse.Namespace) -> int:
-    from .data import DEFAULT_GENE_PROMPT, build_gene_instruction_data, write_jsonl
+    from ..train.data import DEFAULT_GENE_PROMPT, build_gene_instruction_data, write_jsonl
 
     exclude: set[str] = set()
     for spec in args.exclude_genes:

@@ -1,4 +1,4 @@
-"""``biobft datasets`` (biobft/datasets/_cli.py)."""
+"""``biobft datasets`` (biobft/cli/datasets.py)."""
 
 from __future__ import annotations
 

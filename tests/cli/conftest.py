@@ -1,0 +1,10 @@
+"""Fixtures of the CLI tests."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _hf_datasets(no_shadowed_hf_datasets):
+    """``biobft train`` runs the Trainer: see ``tests/conftest.py::no_shadowed_hf_datasets``."""
