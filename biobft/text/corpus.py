@@ -12,7 +12,7 @@ import functools
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -145,7 +145,13 @@ class SymbolResolver:
         One alias collection (list or ``"A, B"`` string) per official symbol.
     """
 
-    def __init__(self, symbols: Sequence[str], aliases: Sequence) -> None:
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        aliases: Sequence,
+        *,
+        renamed: Mapping[str, str] | None = None,
+    ) -> None:
         self.official: set[str] = {str(s) for s in symbols}
         alias_map: dict[str, set[str]] = {}
         for sym, als in zip(symbols, aliases):
@@ -153,14 +159,42 @@ class SymbolResolver:
                 if alias != sym:
                     alias_map.setdefault(alias, set()).add(str(sym))
         self.alias_to_official = {k: sorted(v) for k, v in alias_map.items()}
+        self.renamed: dict[str, str] = {
+            str(k): str(v) for k, v in (renamed or {}).items() if str(v) in self.official
+        }
 
     @classmethod
-    def from_ncbi(cls, frame: pd.DataFrame) -> SymbolResolver:
-        """Build from a ``datasets.ncbi_genes()``-style frame (columns ``symbol``, ``aliases``)."""
-        return cls(frame["symbol"].astype(str).tolist(), frame["aliases"].tolist())
+    def from_ncbi(
+        cls, frame: pd.DataFrame, *, current: pd.DataFrame | None = None
+    ) -> SymbolResolver:
+        """Build from a ``datasets.ncbi_genes()``-style frame (index ``entrez_id``; columns
+        ``symbol``, ``aliases``).
+
+        ``current`` is an optional newer ``symbol, entrez_id`` table (e.g.
+        ``datasets.string_nodes()``, STRING v12 / NCBI 2023): a current symbol whose Entrez ID
+        the NCBI table knows under another symbol is mapped to that symbol by ID
+        (``EFL1`` -> ``EFTUD1``), before any alias matching. Without it, a gene renamed after the
+        bundled table was made is found only through aliases, and an alias can belong to another
+        gene (``EFL1`` is also an old alias of ``EFNA1``).
+        """
+        renamed: dict[str, str] = {}
+        if current is not None:
+            by_id = frame["symbol"].astype(str)
+            by_id = by_id[~by_id.index.duplicated(keep=False)]
+            cur = current.loc[current["entrez_id"].isin(by_id.index), ["symbol", "entrez_id"]]
+            for sym, eid in cur.itertuples(index=False):
+                if str(sym) != by_id[eid]:
+                    renamed.setdefault(str(sym), by_id[eid])
+        return cls(frame["symbol"].astype(str).tolist(), frame["aliases"].tolist(), renamed=renamed)
 
     def candidates(self, symbol: str) -> list[str]:
-        """Official symbols a symbol may stand for: itself if official, else its alias targets."""
+        """Official symbols a symbol may stand for.
+
+        The symbol's own entry when the newer table maps it by Entrez ID (``renamed``), else
+        itself if official, else its alias targets.
+        """
+        if symbol in self.renamed:
+            return [self.renamed[symbol]]
         if symbol in self.official:
             return [symbol]
         return self.alias_to_official.get(symbol, [])
@@ -173,8 +207,24 @@ class SymbolResolver:
 
 @functools.lru_cache(maxsize=1)
 def default_resolver() -> SymbolResolver:
-    """The resolver built from goatools' bundled NCBI human gene table."""
-    return SymbolResolver.from_ncbi(_ncbi())
+    """The resolver built from goatools' bundled NCBI human gene table, with current symbols
+    mapped by Entrez ID through STRING v12's node table (``datasets.string_nodes()``).
+
+    When the STRING file is neither in the mirror, the cache nor downloadable, a warning is logged
+    and only the NCBI table's symbols and aliases are used (a file that fails its sha256 check
+    still raises).
+    """
+    from .. import datasets
+
+    try:
+        current = datasets.string_nodes()
+    except FileNotFoundError as err:
+        logger.warning(
+            "STRING v12 node table unavailable (%s); renamed genes resolve through aliases only",
+            err,
+        )
+        current = None
+    return SymbolResolver.from_ncbi(_ncbi(), current=current)
 
 
 def _keyed_by_official(texts: pd.Series, resolver: SymbolResolver) -> dict[str, str]:

@@ -145,3 +145,43 @@ def test_read_texts_errors(tmp_path):
     dup = pd.DataFrame({"gene": ["A", "A"], "text": ["x", "y"]})
     with pytest.raises(ValueError, match=r"duplicate gene symbols, e.g. \['A'\]"):
         read_texts(dup)
+
+
+def test_renamed_symbol_maps_by_entrez_id_before_aliases():
+    # EFL1 is the current symbol of Entrez 79631 (EFTUD1 in the older table) and also an old
+    # alias of EFNA1: matching by alias alone gives the wrong gene's text.
+    ncbi = pd.DataFrame(
+        {"symbol": ["EFTUD1", "EFNA1", "TP53"], "aliases": [[], ["EFL1", "LERK1"], ["P53"]]},
+        index=pd.Index([79631, 1942, 7157], name="entrez_id"),
+    )
+    old = SymbolResolver.from_ncbi(ncbi)
+    assert old.candidates("EFL1") == ["EFNA1"]
+    current = pd.DataFrame({"symbol": ["EFL1", "EFNA1", "TP53"], "entrez_id": [79631, 1942, 7157]})
+    new = SymbolResolver.from_ncbi(ncbi, current=current)
+    assert new.candidates("EFL1") == ["EFTUD1"]
+    assert new.candidates("LERK1") == ["EFNA1"]  # aliases still work
+    assert new.candidates("TP53") == ["TP53"]
+    assert new.canonical("EFL1") == "EFTUD1"
+
+
+@pytest.mark.realdata
+def test_default_resolver_uses_current_symbols():
+    pytest.importorskip("rdata")
+    from biobft.datasets import ncbi_genes, string_nodes
+
+    try:
+        nodes = string_nodes()
+    except FileNotFoundError:
+        pytest.skip("STRING v12 file not in the data mirror")
+    resolver = corpus.default_resolver()
+    ncbi = ncbi_genes()
+    ids = ncbi["symbol"][~ncbi.index.duplicated(keep=False)]
+    joined = nodes[nodes["entrez_id"].isin(ids.index)]
+    # every STRING v12 gene resolves to the NCBI-table symbol of its own Entrez ID
+    wrong = [
+        (sym, resolver.candidates(sym), ids[eid])
+        for sym, eid in joined.itertuples(index=False)
+        if resolver.candidates(sym) != [ids[eid]]
+    ]
+    assert not wrong, wrong[:10]
+    assert resolver.candidates("EFL1") == ["EFTUD1"]
