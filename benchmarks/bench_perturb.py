@@ -23,7 +23,8 @@ import numpy as np
 
 from biobft.perturb._synthetic import synthetic_perturbation_data
 from biobft.perturb.conditions import expression_matrix
-from biobft.perturb.predictors import PREDICTORS, evaluate_split
+from biobft.perturb.evaluate import evaluate_split
+from biobft.perturb.predictors import PREDICTORS
 from biobft.perturb.pseudobulk import pseudobulk
 from biobft.perturb.splits import make_split
 

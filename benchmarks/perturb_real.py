@@ -19,9 +19,9 @@ import pandas as pd
 
 from biobft import datasets
 from biobft.embed.table import read_table, write_table
-from biobft.perturb.embeddings import emap_table, string_table
+from biobft.perturb.embeddings import concat_tables, emap_table, response_table, string_table
+from biobft.perturb.evaluate import evaluate_split
 from biobft.perturb.interactions import compare_gi_fits, interaction_table
-from biobft.perturb.predictors import concat_tables, evaluate_split, response_table
 from biobft.perturb.pseudobulk import pseudobulk
 from biobft.perturb.splits import make_split
 from biobft.tl import evaluate_perturbation

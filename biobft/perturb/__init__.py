@@ -7,16 +7,11 @@ Pure array code; the AnnData-facing wrappers are :func:`biobft.tl.predict_pertur
 from __future__ import annotations
 
 from .conditions import expression_matrix, parse_condition, parse_conditions, resolve_control
-from .embeddings import emap_table, string_table
+from .embeddings import concat_tables, emap_table, response_table, string_table
+from .evaluate import evaluate_split
 from .interactions import compare_gi_fits, interaction_table
 from .metrics import METRICS, compute_metrics
-from .predictors import (
-    PREDICTORS,
-    concat_tables,
-    evaluate_split,
-    get_predictor,
-    response_table,
-)
+from .predictors import PREDICTORS, get_predictor
 from .pseudobulk import Pseudobulk, pseudobulk
 from .splits import SPLITS, Split, make_split
 

@@ -1,23 +1,32 @@
-"""Functional gene embeddings from other data sets, as embedding tables for the predictors.
+"""From gene tables to perturbation vectors, and gene tables built from other data sets.
 
+- :class:`PerturbationEmbedder`: a perturbation (tuple of genes) -> the L2-normalised sum of its
+  genes' L2-normalised vectors, with the explicit ``missing=`` policy; every predictor uses it.
+- :func:`response_table` (measured responses as a table) and :func:`concat_tables` (side-by-side
+  combination of tables).
 - :func:`emap_table`: a gene's row of a genetic-interaction (E-MAP) matrix, e.g. Norman 2019's
   CRISPRa growth screen (:func:`biobft.datasets.norman2019_emap`), a different experiment than the
   Perturb-seq expression data. Genes with similar interaction profiles act in the same pathway.
 - :func:`string_table`: a gene's network neighbourhood in STRING
   (:func:`biobft.datasets.string_edges`) as a random-walk-with-restart profile over all nodes.
 
-Both return tables of the :mod:`biobft.embed.table` contract (index = gene symbol, float32), so
+``emap_table`` and ``string_table`` return tables of the :mod:`biobft.embed.table` contract (index = gene symbol, float32), so
 they plug into ``ridge`` / ``linear`` / ``knn`` / ``shrink`` and :func:`concat_tables`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from ..embed.table import make_table
+from ..embed.table import make_table, validate_table
+from .pseudobulk import Pseudobulk
+
+Missing = Literal["error", "skip", "mean"]
+Perts = Sequence[tuple[str, ...]]
 
 #: old E-MAP symbols -> current HGNC symbols (the E-MAP file predates the renames)
 EMAP_ALIASES: dict[str, str] = {"KIAA1804": "MAP3K21"}
@@ -142,3 +151,114 @@ def string_table(
             break
     P[idx, np.arange(len(present))] = 0.0
     return make_table(P.T, present, model="rwr", source=source, restart=float(restart))
+
+
+# --------------------------------------------------------------- genes -> perturbation vectors
+def _l2(x: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
+
+
+class PerturbationEmbedder:
+    """Embeds perturbations as the L2-normalised sum of L2-normalised gene embeddings (GenePert).
+
+    Parameters
+    ----------
+    table
+        Embedding table (index = gene symbol).
+    missing
+        Policy for genes absent from ``table``: ``"error"``, ``"skip"`` or ``"mean"``.
+    var_names
+        Measured genes, only used to word the error message.
+    """
+
+    def __init__(self, table: pd.DataFrame, *, missing: Missing = "error", var_names=None):
+        if missing not in ("error", "skip", "mean"):
+            raise ValueError(f"missing must be 'error', 'skip' or 'mean'; got {missing!r}")
+        self.table = validate_table(table)
+        self.missing = missing
+        self.var_names = None if var_names is None else set(map(str, var_names))
+        self._pos = {g: i for i, g in enumerate(self.table.index)}
+        self._vectors = _l2(self.table.to_numpy(dtype=np.float64))
+        self.fill_: np.ndarray | None = None
+        self.missing_: list[str] = []
+
+    def check(self, perts: Perts) -> list[str]:
+        """Genes of ``perts`` absent from the table; raises under ``missing="error"``."""
+        absent = sorted({g for p in perts for g in p if g not in self._pos})
+        if absent and self.missing == "error":
+            both = self.var_names is not None and all(g not in self.var_names for g in absent)
+            where = "the embedding table and adata.var_names" if both else "the embedding table"
+            raise KeyError(
+                f"{len(absent)} perturbed gene(s) absent from {where}: {absent[:10]}; "
+                "use a table that covers them or pass missing='skip' or 'mean'"
+            )
+        self.missing_ = sorted(set(self.missing_) | set(absent))
+        return absent
+
+    def transform(self, perts: Perts) -> tuple[np.ndarray, np.ndarray]:
+        """``(features, ok)``: one L2-normalised row per perturbation; ``ok``: any gene embedded."""
+        self.check(perts)
+        d = self._vectors.shape[1]
+        out = np.zeros((len(perts), d))
+        ok = np.zeros(len(perts), bool)
+        for i, genes in enumerate(perts):
+            vecs = []
+            for g in genes:
+                if g in self._pos:
+                    vecs.append(self._vectors[self._pos[g]])
+                elif self.missing == "mean" and self.fill_ is not None:
+                    vecs.append(self.fill_)
+            if vecs:
+                out[i] = np.sum(vecs, axis=0)
+                ok[i] = True
+        return _l2(out), ok
+
+    def fit_transform(self, perts: Perts) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`transform`; remembers the mean training embedding for ``missing="mean"``."""
+        self.fill_ = None
+        feats, ok = self.transform(perts)
+        if ok.any():
+            self.fill_ = _l2(feats[ok].mean(axis=0))
+        if self.missing == "mean":
+            feats, ok = self.transform(perts)
+        return feats, ok
+
+
+# --------------------------------------------------------------- response tables, combined tables
+def response_table(
+    pb: Pseudobulk, *, ids: Sequence[str] | None = None, source: str = ""
+) -> pd.DataFrame:
+    """An embedding table of perturbation *responses*: each singly perturbed gene -> mean delta.
+
+    Use another data set (or other cell types) as the perturbation embedding of :class:`Linear`,
+    :class:`Ridge` or :class:`KNN` (the pretrained linear model of Ahlmann-Eltze et al.).
+    Genes perturbed in several rows (cell types) get the mean of their deltas.
+    """
+    ids = pb.perturbations(kind="single") if ids is None else list(ids)
+    if not ids:
+        raise ValueError("response_table needs at least one single perturbation")
+    delta = pb.delta(ids)
+    genes = [g[0] for g in pb.genes_of(ids)]
+    frame = pd.DataFrame(delta).groupby(np.asarray(genes)).mean()
+    return make_table(
+        frame.to_numpy(), list(frame.index), model="response", source=source or "pseudobulk"
+    )
+
+
+def concat_tables(*tables: pd.DataFrame, how: Literal["inner", "outer"] = "inner") -> pd.DataFrame:
+    """Concatenate L2-normalised embedding tables side by side (combined text sources).
+
+    ``how="outer"`` keeps every gene, filling a gene's missing block with zeros.
+    """
+    if len(tables) < 2:
+        raise ValueError("concat_tables needs at least two tables")
+    blocks = []
+    for k, tab in enumerate(tables):
+        tab = validate_table(tab)
+        normed = pd.DataFrame(_l2(tab.to_numpy(np.float64)), index=tab.index)
+        normed.columns = [f"{k}_{c}" for c in tab.columns]
+        blocks.append(normed)
+    out = pd.concat(blocks, axis=1, join=how).fillna(0.0)
+    srcs = [str(t.attrs.get("biobft", {}).get("source", "?")) for t in tables]
+    return make_table(out.to_numpy(), list(out.index), model="concat", source="+".join(srcs))

@@ -6,8 +6,9 @@ and predicts the change for new perturbations, each given as a tuple of perturbe
     model = PREDICTORS["ridge"](embedding=table).fit(perts, delta)
     pred_delta = model.predict([("KLF1",), ("KLF1", "MAP2K6")])
 
-The profile is ``control + delta``; :func:`evaluate_split` runs predictors over a
-:class:`~biobft.perturb.splits.Split` and scores them with :mod:`biobft.perturb.metrics`.
+The profile is ``control + delta``; :func:`biobft.perturb.evaluate.evaluate_split` runs predictors
+over a :class:`~biobft.perturb.splits.Split` and scores them with :mod:`biobft.perturb.metrics`.
+Genes become perturbation vectors through :class:`biobft.perturb.embeddings.PerturbationEmbedder`.
 
 Perturbed genes missing from the embedding table follow an explicit policy (``missing=``):
 ``"error"`` raises, ``"skip"`` drops the gene (a condition with no embedded gene gets the training
@@ -18,89 +19,13 @@ recorded in ``model.missing_`` and reported in the evaluation table; nothing is 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from ..embed.table import make_table, validate_table
-from .metrics import compute_metrics
-from .pseudobulk import Pseudobulk
-from .splits import Split
-
-Perts = Sequence[tuple[str, ...]]
-Missing = Literal["error", "skip", "mean"]
-
-
-def _l2(x: np.ndarray) -> np.ndarray:
-    norm = np.linalg.norm(x, axis=-1, keepdims=True)
-    return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
-
-
-class PerturbationEmbedder:
-    """Embeds perturbations as the L2-normalised sum of L2-normalised gene embeddings (GenePert).
-
-    Parameters
-    ----------
-    table
-        Embedding table (index = gene symbol).
-    missing
-        Policy for genes absent from ``table``: ``"error"``, ``"skip"`` or ``"mean"``.
-    var_names
-        Measured genes, only used to word the error message.
-    """
-
-    def __init__(self, table: pd.DataFrame, *, missing: Missing = "error", var_names=None):
-        if missing not in ("error", "skip", "mean"):
-            raise ValueError(f"missing must be 'error', 'skip' or 'mean'; got {missing!r}")
-        self.table = validate_table(table)
-        self.missing = missing
-        self.var_names = None if var_names is None else set(map(str, var_names))
-        self._pos = {g: i for i, g in enumerate(self.table.index)}
-        self._vectors = _l2(self.table.to_numpy(dtype=np.float64))
-        self.fill_: np.ndarray | None = None
-        self.missing_: list[str] = []
-
-    def check(self, perts: Perts) -> list[str]:
-        """Genes of ``perts`` absent from the table; raises under ``missing="error"``."""
-        absent = sorted({g for p in perts for g in p if g not in self._pos})
-        if absent and self.missing == "error":
-            both = self.var_names is not None and all(g not in self.var_names for g in absent)
-            where = "the embedding table and adata.var_names" if both else "the embedding table"
-            raise KeyError(
-                f"{len(absent)} perturbed gene(s) absent from {where}: {absent[:10]}; "
-                "use a table that covers them or pass missing='skip' or 'mean'"
-            )
-        self.missing_ = sorted(set(self.missing_) | set(absent))
-        return absent
-
-    def transform(self, perts: Perts) -> tuple[np.ndarray, np.ndarray]:
-        """``(features, ok)``: one L2-normalised row per perturbation; ``ok``: any gene embedded."""
-        self.check(perts)
-        d = self._vectors.shape[1]
-        out = np.zeros((len(perts), d))
-        ok = np.zeros(len(perts), bool)
-        for i, genes in enumerate(perts):
-            vecs = []
-            for g in genes:
-                if g in self._pos:
-                    vecs.append(self._vectors[self._pos[g]])
-                elif self.missing == "mean" and self.fill_ is not None:
-                    vecs.append(self.fill_)
-            if vecs:
-                out[i] = np.sum(vecs, axis=0)
-                ok[i] = True
-        return _l2(out), ok
-
-    def fit_transform(self, perts: Perts) -> tuple[np.ndarray, np.ndarray]:
-        """Like :meth:`transform`; remembers the mean training embedding for ``missing="mean"``."""
-        self.fill_ = None
-        feats, ok = self.transform(perts)
-        if ok.any():
-            self.fill_ = _l2(feats[ok].mean(axis=0))
-        if self.missing == "mean":
-            feats, ok = self.transform(perts)
-        return feats, ok
+from ..embed.table import validate_table
+from .embeddings import Missing, Perts, PerturbationEmbedder
 
 
 class Predictor:
@@ -468,113 +393,3 @@ def get_predictor(name: str, **params: Any) -> Predictor:
     if name not in PREDICTORS:
         raise ValueError(f"unknown predictor {name!r}; choose from {list(PREDICTORS)}")
     return PREDICTORS[name](**params)
-
-
-def response_table(
-    pb: Pseudobulk, *, ids: Sequence[str] | None = None, source: str = ""
-) -> pd.DataFrame:
-    """An embedding table of perturbation *responses*: each singly perturbed gene -> mean delta.
-
-    Use another data set (or other cell types) as the perturbation embedding of :class:`Linear`,
-    :class:`Ridge` or :class:`KNN` (the pretrained linear model of Ahlmann-Eltze et al.).
-    Genes perturbed in several rows (cell types) get the mean of their deltas.
-    """
-    ids = pb.perturbations(kind="single") if ids is None else list(ids)
-    if not ids:
-        raise ValueError("response_table needs at least one single perturbation")
-    delta = pb.delta(ids)
-    genes = [g[0] for g in pb.genes_of(ids)]
-    frame = pd.DataFrame(delta).groupby(np.asarray(genes)).mean()
-    return make_table(
-        frame.to_numpy(), list(frame.index), model="response", source=source or "pseudobulk"
-    )
-
-
-def concat_tables(*tables: pd.DataFrame, how: Literal["inner", "outer"] = "inner") -> pd.DataFrame:
-    """Concatenate L2-normalised embedding tables side by side (combined text sources).
-
-    ``how="outer"`` keeps every gene, filling a gene's missing block with zeros.
-    """
-    if len(tables) < 2:
-        raise ValueError("concat_tables needs at least two tables")
-    blocks = []
-    for k, tab in enumerate(tables):
-        tab = validate_table(tab)
-        normed = pd.DataFrame(_l2(tab.to_numpy(np.float64)), index=tab.index)
-        normed.columns = [f"{k}_{c}" for c in tab.columns]
-        blocks.append(normed)
-    out = pd.concat(blocks, axis=1, join=how).fillna(0.0)
-    srcs = [str(t.attrs.get("biobft", {}).get("source", "?")) for t in tables]
-    return make_table(out.to_numpy(), list(out.index), model="concat", source="+".join(srcs))
-
-
-def evaluate_split(
-    pb: Pseudobulk,
-    split: Split,
-    predictors: dict[str, dict[str, Any]] | Sequence[str],
-    *,
-    embedding: pd.DataFrame | None = None,
-    missing: Missing = "error",
-    metrics: Sequence[str] | None = None,
-    return_predictions: bool = False,
-):
-    """Fit every predictor on each fold's training rows and score its test rows.
-
-    Parameters
-    ----------
-    pb
-        Pseudobulk with DE genes.
-    split
-        Validated :class:`Split` over ``pb``'s row ids.
-    predictors
-        Names, or ``{label: {"predictor": name, **params}}`` for several configurations of one.
-    embedding, missing
-        Passed to predictors that take them.
-    metrics
-        Metric names (default all).
-    return_predictions
-        Also return ``{(label, id): predicted profile}``.
-
-    Returns
-    -------
-    DataFrame with one row per (predictor, test id): ``predictor``, ``condition``, ``cell_type``,
-    ``id``, ``group``, ``fold``, ``n_train``, the metrics and ``n_missing_genes``.
-    """
-    if not isinstance(predictors, dict):
-        predictors = {name: {"predictor": name} for name in predictors}
-    specs = {}
-    for label, spec in predictors.items():
-        spec = dict(spec)
-        name = spec.pop("predictor", label)
-        if name not in PREDICTORS:
-            raise ValueError(f"unknown predictor {name!r}; choose from {list(PREDICTORS)}")
-        if PREDICTORS[name].needs_embedding and spec.get("embedding", embedding) is None:
-            raise ValueError(f"predictor {label!r} needs embedding=TABLE; pass one or drop it")
-        spec.setdefault("embedding", embedding)
-        spec.setdefault("missing", missing)
-        spec.setdefault("var_names", pb.var_names)
-        specs[label] = (name, spec)
-    rows: list[pd.DataFrame] = []
-    preds: dict[tuple[str, str], np.ndarray] = {}
-    for k, fold in enumerate(split.folds):
-        train, test = list(fold["train"]), list(fold["test"])
-        tr_genes, tr_delta = pb.genes_of(train), pb.delta(train)
-        te_genes, obs, ctrl = pb.genes_of(test), pb.profiles(test), pb.controls(test)
-        de = [pb.de.get(t) for t in test]
-        for label, (name, spec) in specs.items():
-            model = PREDICTORS[name](**spec).fit(tr_genes, tr_delta)
-            pred = ctrl + model.predict(te_genes)
-            m = compute_metrics(pred, obs, ctrl, de, metrics=metrics)
-            m.insert(0, "predictor", label)
-            m.insert(1, "condition", list(pb.obs.loc[test, "condition"]))
-            m.insert(2, "cell_type", list(pb.obs.loc[test, "cell_type"]))
-            m.insert(3, "id", test)
-            m.insert(4, "group", [fold.get("groups", {}).get(t, "") for t in test])
-            m.insert(5, "fold", k)
-            m.insert(6, "n_train", len(train))
-            m["n_missing_genes"] = [sum(g in model.missing_ for g in gs) for gs in te_genes]
-            rows.append(m)
-            if return_predictions:
-                preds.update({(label, t): p for t, p in zip(test, pred)})
-    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-    return (table, preds) if return_predictions else table

@@ -16,7 +16,8 @@ from ..perturb.conditions import (
     parse_condition,
     resolve_control,
 )
-from ..perturb.predictors import PREDICTORS, evaluate_split, get_predictor
+from ..perturb.evaluate import evaluate_split
+from ..perturb.predictors import PREDICTORS, get_predictor
 from ..perturb.pseudobulk import Pseudobulk, pseudobulk
 from ..perturb.splits import Split, resolve_split
 

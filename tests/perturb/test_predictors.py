@@ -6,14 +6,9 @@ import pytest
 
 from biobft.embed.table import make_table
 from biobft.perturb._synthetic import synthetic_perturbation_data
-from biobft.perturb.predictors import (
-    PREDICTORS,
-    PerturbationEmbedder,
-    concat_tables,
-    evaluate_split,
-    get_predictor,
-    response_table,
-)
+from biobft.perturb.embeddings import PerturbationEmbedder, concat_tables, response_table
+from biobft.perturb.evaluate import evaluate_split
+from biobft.perturb.predictors import PREDICTORS, get_predictor
 from biobft.perturb.pseudobulk import pseudobulk
 from biobft.perturb.splits import leave_one_out
 
