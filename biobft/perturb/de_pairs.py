@@ -487,7 +487,7 @@ class KNNPairs(_Neighbours):
         return self.embedding.index.get_indexer(pd.Index(perts, dtype=object)) >= 0
 
     def _similarity(self, query, train):
-        tv, tok = _pert_vectors(self.embedding, train, train, "skip")
+        tv, _ = _pert_vectors(self.embedding, train, train, "skip")
         qv, qok = _pert_vectors(self.embedding, train, query, self.missing)
         if self.missing == "error" and not qok.all():
             absent = [q for q, o in zip(query, qok) if not o]
@@ -759,8 +759,8 @@ def _row(label, kind, test, scored, scores, n_test_perts, model, seconds) -> dic
         "n_genes_scored": int(
             (t.groupby("gene")["label"].agg(lambda v: 0 < v.sum() < len(v))).sum()
         ),
-        "n_test_pairs": int(len(test)),
-        "n_scored_pairs": int(len(t)),
+        "n_test_pairs": len(test),
+        "n_scored_pairs": len(t),
         "n_test_perturbations": int(t["pert"].nunique()),
         "coverage": float(len(t) / len(test)),
         "perturbation_coverage": float(t["pert"].nunique() / n_test_perts),
@@ -939,7 +939,7 @@ def evaluate_de_pairs(
     }
     out.attrs["per_gene"] = pd.DataFrame(per_gene)
     out.attrs["best"] = best
-    out.attrs["n_train_pairs"] = int(len(data.train))
+    out.attrs["n_train_pairs"] = len(data.train)
     out.attrs["n_train_perturbations"] = int(data.train["pert"].nunique())
     out.attrs["n_test_perturbations"] = n_test_perts
     out.attrs["seconds"] = round(time.perf_counter() - t0, 2)
