@@ -35,7 +35,7 @@ def _notice(name: str) -> None:
     _noticed.add(name)
     entry = get_entry(name)
     logger.warning(
-        "PerturbQA data (%s) are licensed under the %s: non-commercial use only. Cite: %s",
+        "PerturbQA data (%s): %s. Cite: %s",
         entry.path,
         entry.license,
         entry.citation.split(" Data:")[0],

@@ -139,3 +139,8 @@ def add_parser(subparsers) -> None:
     pr.add_argument("--missing", default="error", choices=["error", "skip", "mean"])
     pr.add_argument("--out", required=True, help="output .h5ad")
     pr.set_defaults(func=_cmd_predict)
+
+    # `biobft perturbqa` (DE-pair prediction, issue 11) lives in its own module
+    from ._perturbqa_cli import add_parser as add_perturbqa_parser
+
+    add_perturbqa_parser(subparsers)
