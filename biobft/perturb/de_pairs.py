@@ -585,8 +585,9 @@ class PairClassifier(DEPredictor):
     (``features``, default ``"concat+hadamard"``), plus the readout gene's training base rate;
     classifier :func:`biobft.ggi.model.make_classifier` (``StandardScaler`` -> logistic). The
     penalty ``C`` is chosen on one inner hold-out of training perturbations (a fifth), then the
-    model is refit on all training pairs. Readout genes absent from the table get the mean
-    readout-gene vector (counted in ``n_readout_missing_``).
+    model is refit on the training pairs. At most ``max_pairs`` training pairs (a seeded random
+    subset) enter each fit, which bounds time and memory on large screens. Readout genes absent
+    from the table get the mean readout-gene vector.
     """
 
     name = "pair"
@@ -597,10 +598,15 @@ class PairClassifier(DEPredictor):
         features: str = "concat+hadamard",
         classifier: str = "logistic",
         Cs: Sequence[float] = (1e-3, 1e-2),
+        max_pairs: int = 60_000,
         **kw: Any,
     ):
         super().__init__(**kw)
         from ..ggi.features import parse_features
+
+        if max_pairs < 1:
+            raise ValueError(f"max_pairs must be >= 1, got {max_pairs}")
+        self.max_pairs = int(max_pairs)
 
         parse_features(features)
         self.features = features
@@ -623,9 +629,15 @@ class PairClassifier(DEPredictor):
     def _fit_one(self, train: pd.DataFrame, C: float):
         from ..ggi.model import make_classifier
 
-        X, ok = self._matrix(train, train)
+        if len(train) > self.max_pairs:
+            rng = np.random.default_rng(self.seed)
+            keep = np.sort(rng.choice(len(train), self.max_pairs, replace=False))
+            fit_rows = train.iloc[keep]
+        else:
+            fit_rows = train
+        X, ok = self._matrix(train, fit_rows)
         model = make_classifier(self.classifier, seed=self.seed, C=C)
-        return model.fit(X[ok], train["label"].to_numpy()[ok])
+        return model.fit(X[ok], fit_rows["label"].to_numpy()[ok])
 
     def _fit(self, train):
         genes = self.embedding.index.get_indexer(pd.Index(pd.unique(train["gene"]), dtype=object))
@@ -829,7 +841,9 @@ def evaluate_de_pairs(
         (scored), ``coverage`` (share of test pairs scored), ``perturbation_coverage``,
         ``auroc`` (pooled over all scored pairs: inflated by readout-gene base rates, not the
         task's metric), ``average_precision`` (pooled), ``inner_cv_auroc_per_gene``,
-        ``params``, ``seconds``. ``attrs["per_gene"]``: gene x predictor AUROC frame;
+        ``params``, ``seconds``. ``attrs["per_gene"]``: ``{predictor: {gene: AUROC}}``
+        (``pd.DataFrame(...)`` gives the
+        gene x predictor frame);
         ``attrs["best"]``: the embedding predictor with the best inner-CV score (the one the
         ``random``/``name`` baselines go through).
 
@@ -937,7 +951,10 @@ def evaluate_de_pairs(
         lab: auroc_per_gene(test_s["gene"], test_s["label"], s, reduce=False)
         for lab, s in score_cols.items()
     }
-    out.attrs["per_gene"] = pd.DataFrame(per_gene)
+    # plain dicts: pandas compares attrs when concatenating, which a DataFrame cannot survive
+    out.attrs["per_gene"] = {
+        lab: {str(g): float(v) for g, v in s.items()} for lab, s in per_gene.items()
+    }
     out.attrs["best"] = best
     out.attrs["n_train_pairs"] = len(data.train)
     out.attrs["n_train_perturbations"] = int(data.train["pert"].nunique())

@@ -25,7 +25,8 @@ def perturbqa_auroc(
     Parameters
     ----------
     per_gene
-        Gene x predictor AUROC frame (``evaluate_de_pairs(...).attrs["per_gene"]``); NaN cells
+        Gene x predictor AUROC frame, e.g.
+        ``pd.DataFrame(evaluate_de_pairs(...).attrs["per_gene"])``; NaN cells
         (genes a predictor did not score) are left out of that predictor's box.
     published
         ``(method, auroc)`` drawn as a dotted horizontal line (e.g. the best published method).

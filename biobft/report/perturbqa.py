@@ -250,7 +250,7 @@ def perturbqa_figure(result: PerturbQAResult, path: str | Path) -> Path:
     for ax, (cell, task) in zip(axes[0], keys):
         df = result.tables[(cell, task)]
         perturbqa_auroc(
-            df.attrs["per_gene"],
+            pd.DataFrame(df.attrs["per_gene"]),
             published=best_published(cell, task),
             title=f"{cell.upper()} {'DE' if task == 'de' else 'direction'}",
             ax=ax,
@@ -260,3 +260,42 @@ def perturbqa_figure(result: PerturbQAResult, path: str | Path) -> Path:
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def benchmark_section(
+    table: pd.DataFrame,
+    *,
+    model: Any = "minilm",
+    pooling: str | None = None,
+    precision: str = "auto",
+    source: str = "refseq|go|name",
+    seed: int = 0,
+    show_progress_bar: bool | None = None,
+) -> PerturbQAResult:
+    """The PerturbQA section of ``biobft benchmark``: K562 DE and direction.
+
+    Embeds the perturbed and readout genes of the K562 files with ``source`` (default
+    ``"refseq|go|name"``, so that nearly every knockdown has a text) and with ``"name"`` (the
+    baseline) using the main job's encoder, then runs :func:`run_perturbqa` with the main job's
+    own ``table`` as the second ("extra") table.
+    """
+    from ..datasets import perturbqa
+    from ..embed import embed_genes
+
+    genes: set[str] = set()
+    for task in ("de", "dir"):
+        df = perturbqa(cell_line="k562", task=task)
+        genes |= set(df["pert"]) | set(df["gene"])
+    kw = dict(model=model, pooling=pooling, precision=precision)
+    main = embed_genes(sorted(genes), source=source, show_progress_bar=show_progress_bar, **kw)
+    name = embed_genes(sorted(genes), source="name", show_progress_bar=show_progress_bar, **kw)
+    own = str((table.attrs.get("biobft") or {}).get("source", "benchmark table"))
+    return run_perturbqa(
+        main,
+        cell_lines=("k562",),
+        tasks=("de", "dir"),
+        name_table=name,
+        extra_table=table,
+        labels=(source, own),
+        seed=seed,
+    )

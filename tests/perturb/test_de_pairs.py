@@ -181,7 +181,7 @@ def test_evaluate_finds_planted_structure_beside_baselines(toy):
     assert (got["n_test_perturbations"] == pairs.loc[pairs.split == "test", "pert"].nunique()).all()
     weights = got.loc["ensemble", "params"]
     assert "knn" in weights and "graph" in weights
-    per_gene = res.attrs["per_gene"]
+    per_gene = pd.DataFrame(res.attrs["per_gene"])
     assert per_gene["knn"].mean() == pytest.approx(got.loc["knn", "auroc_per_gene"])
 
 
