@@ -845,7 +845,8 @@ def evaluate_de_pairs(
         (``pd.DataFrame(...)`` gives the
         gene x predictor frame);
         ``attrs["best"]``: the embedding predictor with the best inner-CV score (the one the
-        ``random``/``name`` baselines go through).
+        ``random``/``name`` baselines go through; predictors with a full k-fold inner CV are
+        ranked before those scored on one hold-out, whose scores are not comparable).
 
     Raises
     ------
@@ -932,7 +933,11 @@ def evaluate_de_pairs(
         for lab, m in models.items()
         if type(m).needs_embedding and not isinstance(m, Ensemble) and np.isfinite(m.cv_score_)
     }
-    best = max(emb_models, key=lambda lab: emb_models[lab].cv_score_) if emb_models else None
+    # k-fold out-of-fold scores and one hold-out score are not comparable: rank the predictors
+    # with a full inner CV (oof_) first, the others only when none has one
+    full = {lab: m for lab, m in emb_models.items() if m.oof_ is not None}
+    pool = full or emb_models
+    best = max(pool, key=lambda lab: pool[lab].cv_score_) if pool else None
     if baselines:
         run("base_rate", "base_rate", {}, None, "baseline")
         if best is not None:
