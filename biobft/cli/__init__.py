@@ -14,13 +14,13 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import datasets, embed, experiment, ggi, perturb, report, train
+from . import datasets, embed, experiment, ggi, perturb, perturbqa, report, train
 from ._common import UserError, read_gene_list
 
 __all__ = ["COMMANDS", "UserError", "build_parser", "main", "read_gene_list"]
 
 # the sub-command modules, in help order; each imports its domain package lazily in its handlers
-COMMANDS = (datasets, embed, train, ggi, perturb, experiment, report)
+COMMANDS = (datasets, embed, train, ggi, perturb, perturbqa, experiment, report)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,6 +37,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="perturbench_devel dataset (norman19 or mcfaline23; default: norman19)",
     )
     p.add_argument("--predictors", nargs="+", help="perturbation predictors (default: all)")
+    p.add_argument(
+        "--no-perturbqa", action="store_true", help="skip the PerturbQA K562 DE/direction section"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("results/benchmark"), help="report folder")
     p.set_defaults(func=_run)
@@ -61,6 +64,7 @@ def _run(args: argparse.Namespace) -> int:
         perturb_dataset=args.perturb_dataset,
         predictors=args.predictors,
         seed=args.seed,
+        perturbqa=not args.no_perturbqa,
     )
     report = write_report(result, args.out)
     emb = result.embedding
@@ -70,5 +74,7 @@ def _run(args: argparse.Namespace) -> int:
     summary = result.perturbation_summary()
     if not summary.empty:
         print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
+    if result.perturbqa is not None:
+        print(result.perturbqa.summary().to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"report: {report}  ({time.perf_counter() - t0:.1f} s)")
     return 0

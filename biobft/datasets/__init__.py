@@ -11,7 +11,7 @@ Loaders
 -------
 gene2vec_pairs, ncbi_genes, refseq_summaries, geneagent_texts, string_network, string_edges,
 string_nodes, perturbench_devel, norman2019_gi_fits, norman2019_emap, norman2019_gears_subset,
-kang2018.
+kang2018, perturbqa (NON-COMMERCIAL licence: Genentech Non-Commercial Software License v1.0).
 """
 
 from __future__ import annotations
@@ -24,12 +24,15 @@ from .kang2018 import kang2018
 from .ncbi import ncbi_genes
 from .norman2019 import norman2019_emap, norman2019_gears_subset, norman2019_gi_fits
 from .perturbench import perturbench_devel
+from .perturbqa import PERTURBQA_CELL_LINES, PERTURBQA_TASKS, perturbqa
 from .refseq import refseq_summaries
 from .stringdb import STRING_CHANNELS, string_edges, string_network, string_nodes
 
 __all__ = [
     "GENE2VEC_SPLITS",
     "GENEAGENT_KINDS",
+    "PERTURBQA_CELL_LINES",
+    "PERTURBQA_TASKS",
     "STRING_CHANNELS",
     "ChecksumError",
     "DatasetFile",
@@ -44,6 +47,7 @@ __all__ = [
     "norman2019_gears_subset",
     "norman2019_gi_fits",
     "perturbench_devel",
+    "perturbqa",
     "refseq_summaries",
     "registry",
     "string_edges",

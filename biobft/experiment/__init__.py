@@ -17,8 +17,8 @@ import importlib
 
 _EXPORTS = {
     "data": ("LOSS_VARIANTS", "select_genes", "subset_pairs", "perturbation_genes",
-             "instruction_split"),
-    "evaluate": ("response_nll", "ggi_scores", "perturbation_scores"),
+             "instruction_split", "perturbqa_subset"),
+    "evaluate": ("response_nll", "ggi_scores", "perturbation_scores", "perturbqa_scores"),
     "report": ("summarize", "paired_differences", "to_markdown", "plot_summary"),
     "run": ("run_experiment", "ExperimentSettings", "ExperimentResult", "PRESETS"),
 }  # fmt: skip

@@ -2,7 +2,8 @@
 
 Every gene that any evaluation scores -- the Gene2vec test genes (all of them, not only the
 sampled ones), the Gene2vec train genes whose pairs fit the GGI classifier, the perturbed genes of
-Norman 2019 -- is kept out of fine-tuning, so every metric measures what a model says about genes
+Norman 2019, every PerturbQA K562 test knockdown and the sampled PerturbQA training knockdowns --
+is kept out of fine-tuning, so every metric measures what a model says about genes
 it never saw during alignment. The held-out NLL genes are disjoint from the training genes too.
 """
 
@@ -22,6 +23,7 @@ __all__ = [
     "check_loss_types",
     "instruction_split",
     "perturbation_genes",
+    "perturbqa_subset",
     "select_genes",
     "subset_pairs",
 ]
@@ -150,6 +152,53 @@ def perturbation_genes(
             continue
         genes.update(g for g in cond.split(sep) if g and g not in ("ctrl", control))
     return sorted(genes)
+
+
+def perturbqa_subset(
+    pairs: pd.DataFrame,
+    *,
+    n_test: int,
+    n_train: int,
+    candidates: Iterable[str] | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The DE pairs of a seeded sample of test and training knockdowns (labels never looked at).
+
+    Parameters
+    ----------
+    pairs
+        DE-pair table (``pert``, ``gene``, ``label``, ``split``), e.g.
+        :func:`biobft.datasets.perturbqa`.
+    n_test, n_train
+        Knockdowns to keep per split (all eligible ones when fewer are available).
+    candidates
+        Only knockdowns in ``candidates`` are eligible (e.g. genes with a RefSeq summary, so that
+        a hidden-state table covers all of them).
+    seed
+        Seed of the sample.
+
+    Returns
+    -------
+    The pairs of the sampled knockdowns (index reset), both splits.
+
+    Raises
+    ------
+    ValueError
+        ``n_test`` or ``n_train`` below 2, or a split with fewer than 2 eligible knockdowns.
+    """
+    if int(n_test) < 2 or int(n_train) < 2:
+        raise ValueError(f"n_test and n_train must be >= 2; got {n_test}, {n_train}")
+    cand = None if candidates is None else set(map(str, candidates))
+    rng = np.random.default_rng(seed)
+    keep: list[str] = []
+    for split, n in (("test", int(n_test)), ("train", int(n_train))):
+        perts = sorted(set(pairs.loc[pairs["split"] == split, "pert"].astype(str)))
+        if cand is not None:
+            perts = [p for p in perts if p in cand]
+        if len(perts) < 2:
+            raise ValueError(f"only {len(perts)} eligible {split} knockdowns; need >= 2")
+        keep += list(rng.choice(perts, min(n, len(perts)), replace=False))
+    return pairs.loc[pairs["pert"].astype(str).isin(set(keep))].reset_index(drop=True)
 
 
 def instruction_split(

@@ -4,7 +4,8 @@
   held-out instruction samples (the target log-probs are gathered in chunks, never from an fp32
   copy of the full ``[B, T, V]`` logits);
 - :func:`ggi_scores`: GGI ROC-AUC of an embedding table on given train / test pairs;
-- :func:`perturbation_scores`: mean Pearson delta of perturbation predictors on an AnnData.
+- :func:`perturbation_scores`: mean Pearson delta of perturbation predictors on an AnnData;
+- :func:`perturbqa_scores`: PerturbQA AUROC per readout gene of a DE-pair predictor.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pandas as pd
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ggi_scores", "perturbation_scores", "response_nll"]
+__all__ = ["ggi_scores", "perturbation_scores", "perturbqa_scores", "response_nll"]
 
 
 def response_nll(
@@ -173,3 +174,32 @@ def perturbation_scores(
             "n_missing_genes": int(sub["n_missing_genes"].max()) if "n_missing_genes" in sub else 0,
         }
     return out
+
+
+def perturbqa_scores(
+    table: pd.DataFrame,
+    pairs: pd.DataFrame,
+    *,
+    predictor: str = "knn",
+    seed: int = 0,
+) -> dict[str, Any]:
+    """AUROC per readout gene of one DE-pair predictor on held-out knockdowns.
+
+    Thin wrapper over :func:`biobft.perturb.evaluate_de_pairs` (``missing="skip"``) that
+    returns a flat record: ``auroc_per_gene``, ``random_auroc_per_gene`` (Gaussian vectors of
+    the same dimension through the same predictor), ``n_test_perturbations`` (scored),
+    ``perturbation_coverage`` and ``n_genes_scored``.
+    """
+    from biobft.perturb import evaluate_de_pairs
+
+    res = evaluate_de_pairs(
+        pairs, embedding=table, predictors=[predictor], missing="skip", seed=seed
+    ).set_index("predictor")
+    rand = [i for i in res.index if i.startswith("random")]
+    return {
+        "auroc_per_gene": float(res.loc[predictor, "auroc_per_gene"]),
+        "random_auroc_per_gene": float(res.loc[rand[0], "auroc_per_gene"]) if rand else np.nan,
+        "n_test_perturbations": int(res.loc[predictor, "n_test_perturbations"]),
+        "perturbation_coverage": float(res.loc[predictor, "perturbation_coverage"]),
+        "n_genes_scored": int(res.loc[predictor, "n_genes_scored"]),
+    }

@@ -20,6 +20,8 @@ METRIC_LABELS: dict[str, str] = {
     "ggi_profile_roc_auc": "GGI ROC-AUC, MiniLM of generated profiles",
     "pert_hidden_pearson_delta": "Norman19 Pearson delta, ridge on hidden states",
     "pert_profile_pearson_delta": "Norman19 Pearson delta, ridge on profile embeddings",
+    "pqa_hidden_auroc_per_gene": "PerturbQA K562 DE AUROC per readout gene, knn on hidden states",
+    "pqa_profile_auroc_per_gene": "PerturbQA K562 DE AUROC per readout gene, knn on profiles",
 }
 """Metric column -> human-readable label (also the order of the report's columns)."""
 

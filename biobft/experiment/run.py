@@ -41,6 +41,7 @@ from .data import (
     check_loss_types,
     instruction_split,
     perturbation_genes,
+    perturbqa_subset,
     select_genes,
     sizes_ok,
     strip_symbol_prefix,
@@ -65,6 +66,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "max_length": 160,
         "max_new_tokens": 48,
         "embed_max_length": 160,
+        "n_perturbqa_test": 267,
+        "n_perturbqa_train": 400,
     },
     "quick": {
         "seeds": (0,),
@@ -78,6 +81,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "max_length": 96,
         "max_new_tokens": 16,
         "embed_max_length": 96,
+        "n_perturbqa_test": 16,
+        "n_perturbqa_train": 40,
     },
 }
 """Size presets; ``quick=True`` picks ``"quick"`` (CI), else ``"default"``."""
@@ -105,6 +110,8 @@ class ExperimentSettings:
     gen_batch_size: int = 16
     embed_max_length: int = 160
     embed_batch_size: int = 16
+    n_perturbqa_test: int = 267
+    n_perturbqa_train: int = 400
     encoder: str = "minilm"
     prompt: str = "Tell me about gene {symbol}."
     dtype: str | None = None
@@ -173,6 +180,7 @@ class _Context:
     train_records: list[dict]
     eval_records: list[dict]
     info: dict[str, Any]
+    perturbqa: pd.DataFrame | None = None  # PerturbQA K562 DE pairs of the sampled knockdowns
 
 
 def _settings(quick: bool, overrides: dict[str, Any]) -> ExperimentSettings:
@@ -190,6 +198,9 @@ def _settings(quick: bool, overrides: dict[str, Any]) -> ExperimentSettings:
         "batch_size", "gradient_accumulation_steps", "max_length", "max_new_tokens",
         "gen_batch_size", "embed_max_length", "embed_batch_size",
     ]  # fmt: skip
+    for name in ("n_perturbqa_test", "n_perturbqa_train"):  # 0 turns the PerturbQA score off
+        if int(values.get(name, 0)) < 0 or int(values.get(name, 0)) == 1:
+            raise ValueError(f"{name} must be 0 (off) or >= 2; got {values[name]}")
     sizes_ok([values.get(n, 1) for n in names], names)
     if values.get("n_ggi_train_genes", 2) < 2 or values.get("n_ggi_test_genes", 2) < 2:
         raise ValueError("n_ggi_train_genes and n_ggi_test_genes must be >= 2 (pairs need two)")
@@ -227,7 +238,16 @@ def _prepare(settings: ExperimentSettings) -> _Context:
     pert_genes = perturbation_genes(adata.obs["condition"].astype(str).unique())
     genes = list(dict.fromkeys([*train_genes, *test_genes, *pert_genes]))
 
-    exclude = all_test_genes | set(genes)
+    # PerturbQA K562 DE (non-commercial data): every test knockdown stays out of training
+    pqa = datasets.perturbqa(cell_line="k562", task="de")
+    pqa_test_all = set(pqa.loc[pqa["split"] == "test", "pert"].astype(str))
+    pqa_pairs = None
+    if s.n_perturbqa_test and s.n_perturbqa_train:
+        pqa_pairs = perturbqa_subset(pqa, n_test=s.n_perturbqa_test, n_train=s.n_perturbqa_train,
+                                     candidates=have_text, seed=s.data_seed)  # fmt: skip
+        genes = list(dict.fromkeys([*genes, *sorted(set(pqa_pairs["pert"]))]))
+
+    exclude = all_test_genes | set(genes) | pqa_test_all
     train_records, eval_records = instruction_split(
         strip_symbol_prefix(refseq),
         n_train_genes=s.n_train_genes,
@@ -247,9 +267,14 @@ def _prepare(settings: ExperimentSettings) -> _Context:
         "n_excluded_from_training": len(exclude),
         "n_train_records": len(train_records),
         "n_eval_records": len(eval_records),
-    }
+        "n_perturbqa_pairs": 0 if pqa_pairs is None else len(pqa_pairs),
+        "n_perturbqa_test_knockdowns": 0 if pqa_pairs is None else int(
+            pqa_pairs.loc[pqa_pairs["split"] == "test", "pert"].nunique()),
+        "n_perturbqa_train_knockdowns": 0 if pqa_pairs is None else int(
+            pqa_pairs.loc[pqa_pairs["split"] == "train", "pert"].nunique()),
+    }  # fmt: skip
     return _Context(s, refseq, ggi_train, ggi_test, adata, genes, train_records, eval_records,
-                    info)  # fmt: skip
+                    info, pqa_pairs)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- processes
@@ -392,7 +417,7 @@ def _evaluate(model, tokenizer, ctx: _Context, arm: str, seed: int, eval_ds, out
     """All metrics of one model; writes its profiles to ``out/profiles/<arm>.csv``."""
     from biobft.embed import embed_genes
 
-    from .evaluate import ggi_scores, perturbation_scores, response_nll
+    from .evaluate import ggi_scores, perturbation_scores, perturbqa_scores, response_nll
 
     s = ctx.settings
     rec: dict[str, Any] = {}
@@ -429,6 +454,11 @@ def _evaluate(model, tokenizer, ctx: _Context, arm: str, seed: int, eval_ds, out
         p = perturbation_scores(ctx.adata, embedding=table, predictors=("ridge",))
         rec[f"pert_{name}_pearson_delta"] = p["ridge"]["mean"]
         rec[f"pert_{name}_n_missing_genes"] = p["ridge"]["n_missing_genes"]
+        if ctx.perturbqa is not None:
+            q = perturbqa_scores(table, ctx.perturbqa, seed=seed)
+            rec[f"pqa_{name}_auroc_per_gene"] = q["auroc_per_gene"]
+            rec[f"pqa_{name}_random_auroc_per_gene"] = q["random_auroc_per_gene"]
+            rec[f"pqa_{name}_n_test_knockdowns"] = q["n_test_perturbations"]
     rec["score_seconds"] = time.perf_counter() - t
     return rec
 
@@ -437,13 +467,22 @@ def _baselines(ctx: _Context) -> dict[str, Any]:
     """Reference numbers without any LLM: MiniLM on the RefSeq text, embedding-free predictors."""
     from biobft.embed import embed_genes
 
-    from .evaluate import ggi_scores, perturbation_scores
+    from .evaluate import ggi_scores, perturbation_scores, perturbqa_scores
 
     table = embed_genes(ctx.genes, source=ctx.refseq, model=ctx.settings.encoder)
     g = ggi_scores(table, ctx.ggi_train, ctx.ggi_test, seed=0, texts=ctx.refseq)
     p = perturbation_scores(ctx.adata, embedding=table,
                             predictors=("ridge", "additive", "train_mean"))  # fmt: skip
+    pqa: dict[str, Any] = {}
+    if ctx.perturbqa is not None:
+        q = perturbqa_scores(table, ctx.perturbqa, seed=0)
+        pqa = {
+            "pqa_refseq_minilm_auroc_per_gene": q["auroc_per_gene"],
+            "pqa_random_auroc_per_gene": q["random_auroc_per_gene"],
+            "pqa_n_test_knockdowns": q["n_test_perturbations"],
+        }
     return {
+        **pqa,
         "ggi_refseq_minilm_roc_auc": g["roc_auc"],
         "ggi_random_roc_auc": g["random_roc_auc"],
         "ggi_refseq_leakage": g["leakage"],
@@ -622,8 +661,13 @@ def _notes(result: ExperimentResult) -> list[str]:
         f"samples, lr {s.learning_rate} (constant), "
         f"{'LoRA r=' + str(s.lora_r) if s.lora_r else 'full fine-tuning'}, max length "
         f"{s.max_length}; {info.get('n_train_records')} training records. Every evaluation gene "
-        f"({info.get('n_excluded_from_training')} genes incl. all Gene2vec test genes) is "
-        "excluded from training; held-out NLL genes are disjoint from training genes.",
+        f"({info.get('n_excluded_from_training')} genes incl. all Gene2vec test genes and all "
+        "PerturbQA K562 test knockdowns) is excluded from training; held-out NLL genes are "
+        "disjoint from training genes.",
+        "PerturbQA K562 DE (non-commercial licence): knn on each table, "
+        f"{info.get('n_perturbqa_test_knockdowns')} test and "
+        f"{info.get('n_perturbqa_train_knockdowns')} training knockdowns with a RefSeq summary "
+        f"({info.get('n_perturbqa_pairs')} pairs), AUROC per readout gene.",
         "Profiles: greedy decoding with the chat template, prompt "
         f"'{s.prompt}', at most {s.max_new_tokens} new tokens.",
         "sd is over training seeds (ddof=1); the base model has no seed. No setting was tuned on "
@@ -660,7 +704,9 @@ def _write(result: ExperimentResult) -> None:
     b = result.baselines
     ggi = (b.get("ggi_refseq_minilm_roc_auc"), "MiniLM on RefSeq text")
     pert = (b.get("pert_train_mean_pearson_delta"), "train mean (no embedding)")
+    pqa = (b.get("pqa_refseq_minilm_auroc_per_gene"), "MiniLM on RefSeq text")
     refs = {"ggi_hidden_roc_auc": ggi, "ggi_profile_roc_auc": ggi,
-            "pert_hidden_pearson_delta": pert, "pert_profile_pearson_delta": pert}  # fmt: skip
+            "pert_hidden_pearson_delta": pert, "pert_profile_pearson_delta": pert,
+            "pqa_hidden_auroc_per_gene": pqa, "pqa_profile_auroc_per_gene": pqa}  # fmt: skip
     plot_summary(result.summary, out / "summary.png",
                  baselines={k: v for k, v in refs.items() if v[0] is not None})  # fmt: skip

@@ -8,6 +8,7 @@ _EXPORTS = {
     "roc_curves": "._ggi",
     "delta_scatter": "._perturbation",
     "metric_bars": "._perturbation",
+    "perturbqa_auroc": "._perturbqa",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -41,6 +41,7 @@ class BenchmarkResult:
     ggi: Any = None
     perturbation: pd.DataFrame | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    perturbqa: Any = None  # PerturbQA section (biobft.report.perturbqa), issue 11
 
     def perturbation_summary(self) -> pd.DataFrame:
         """Mean of each metric per (predictor, condition group) over held-out conditions."""
@@ -61,6 +62,7 @@ class BenchmarkResult:
             "ggi": None if self.ggi is None else self.ggi.to_dict(),
             "perturbation_summary": json.loads(summary.to_json(orient="records")),
             "timings_s": self.timings,
+            "perturbqa": None if self.perturbqa is None else self.perturbqa.to_dict(),
         }
 
 
@@ -87,6 +89,7 @@ def run_benchmark(
     predictors: Sequence[str] | None = None,
     seed: int = 0,
     show_progress_bar: bool | None = None,
+    perturbqa: bool = True,
 ) -> BenchmarkResult:
     """Embed genes and run the GGI and perturbation benchmarks.
 
@@ -107,6 +110,9 @@ def run_benchmark(
         with these predictors (default: all that can run).
     seed
         Seed of every random step.
+    perturbqa
+        Run the PerturbQA K562 DE / direction section (:mod:`biobft.report.perturbqa`;
+        non-commercial data).
     show_progress_bar
         Progress bars of the long steps (``None``: automatic).
 
@@ -136,7 +142,7 @@ def run_benchmark(
         "seed": seed,
     }
     bar = tqdm(
-        total=1 + bool(ggi) + bool(perturbation),
+        total=1 + bool(ggi) + bool(perturbation) + bool(perturbqa),
         desc="benchmark",
         unit="step",
         disable=show_progress_bar is False,
@@ -193,6 +199,17 @@ def run_benchmark(
             missing="skip",
         )
         _step(timings, "perturbation", t0, bar)
+
+    # --- PerturbQA section (issue 11): all logic in biobft/report/perturbqa.py ---------------
+    if perturbqa:
+        from .perturbqa import benchmark_section
+
+        t0 = time.perf_counter()
+        result.perturbqa = benchmark_section(
+            table, model=model, pooling=pooling, precision=precision, seed=seed,
+            show_progress_bar=show_progress_bar,
+        )  # fmt: skip
+        _step(timings, "perturbqa", t0, bar)
     bar.close()
     return result
 
@@ -235,6 +252,11 @@ def _figures(result: BenchmarkResult, fig_dir: Path) -> dict[str, str]:
         fig.savefig(fig_dir / "perturb_metric_bars.png", dpi=120, bbox_inches="tight")
         plt.close(fig)
         made["perturb_metric_bars"] = "figures/perturb_metric_bars.png"
+    if result.perturbqa is not None:  # issue 11
+        from .perturbqa import perturbqa_figure
+
+        perturbqa_figure(result.perturbqa, fig_dir / "perturbqa_auroc.png")
+        made["perturbqa_auroc"] = "figures/perturbqa_auroc.png"
     return made
 
 
@@ -293,6 +315,10 @@ def write_report(result: BenchmarkResult, out_dir: str | os.PathLike) -> Path:
         ]
         if "perturb_metric_bars" in figures:
             lines += [f"![Pearson delta per predictor]({figures['perturb_metric_bars']})", ""]
+    if result.perturbqa is not None:  # issue 11
+        from .perturbqa import perturbqa_markdown
+
+        lines += perturbqa_markdown(result.perturbqa, figure=figures.get("perturbqa_auroc"))
     lines += [
         "## Run",
         "",

@@ -46,4 +46,4 @@ def test_fetch_offline(toy_entry, toy_dirs, capsys):
 
 def test_verify_all_real(data_mirror, capsys):
     assert main(["datasets", "verify"]) == 0
-    assert "15/15 files ok" in capsys.readouterr().out
+    assert "19/19 files ok" in capsys.readouterr().out

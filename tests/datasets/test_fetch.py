@@ -158,5 +158,5 @@ def test_list_and_verify(toy_entry, toy_dirs, monkeypatch):
 
 def test_verify_real_mirror(data_mirror):
     res = verify()
-    assert len(res) == len(registry()) == 15
+    assert len(res) == len(registry()) == 19
     assert (res["status"] == "ok").all(), res.loc[res["status"] != "ok"]

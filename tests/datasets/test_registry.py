@@ -9,7 +9,7 @@ _URL = re.compile(r"^https://raw\.githubusercontent\.com/[\w.-]+/[\w.-]+/[0-9a-f
 
 def test_entries_are_complete():
     reg = registry()
-    assert len(reg) == 15
+    assert len(reg) == 19
     for name, entry in reg.items():
         assert entry.name == name
         assert re.fullmatch(r"[0-9a-f]{64}", entry.sha256), name

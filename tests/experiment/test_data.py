@@ -107,3 +107,28 @@ def test_instruction_split_is_gene_disjoint_and_excludes():
 def test_strip_symbol_prefix():
     s = pd.Series(["Gene symbol TP53. Tumor suppressor.", "No prefix."], index=["TP53", "X"])
     assert strip_symbol_prefix(s).tolist() == ["Tumor suppressor.", "No prefix."]
+
+
+def test_perturbqa_subset_samples_whole_knockdowns_without_labels():
+    from biobft.experiment.data import perturbqa_subset
+
+    rng = np.random.default_rng(0)
+    perts = [f"P{i}" for i in range(30)]
+    pairs = pd.DataFrame(
+        [(p, f"G{j}", int(rng.random() < 0.3)) for p in perts for j in range(5)],
+        columns=["pert", "gene", "label"],
+    )
+    pairs["split"] = np.where(pairs["pert"].isin(perts[:10]), "test", "train")
+    out = perturbqa_subset(pairs, n_test=4, n_train=6, candidates=perts[1:], seed=0)
+    per = out.groupby("split")["pert"].nunique()
+    assert (per["test"], per["train"]) == (4, 6)
+    assert "P0" not in set(out["pert"])  # not a candidate
+    assert (out.groupby("pert").size() == 5).all()  # whole knockdowns
+    shuffled = pairs.assign(label=rng.permutation(pairs["label"].to_numpy()))
+    again = perturbqa_subset(shuffled, n_test=4, n_train=6, candidates=perts[1:], seed=0)
+    assert set(again["pert"]) == set(out["pert"])  # labels never looked at
+    assert perturbqa_subset(pairs, n_test=99, n_train=99)["pert"].nunique() == 30
+    with pytest.raises(ValueError, match=">= 2"):
+        perturbqa_subset(pairs, n_test=1, n_train=5)
+    with pytest.raises(ValueError, match="eligible test"):
+        perturbqa_subset(pairs, n_test=2, n_train=2, candidates=["P20", "P21"])

@@ -109,3 +109,26 @@ def test_perturbation_scores_recovers_planted_effects():
         assert got[name]["mean"] == pytest.approx(sub["pearson_delta"].mean())
         assert got[name]["n_conditions"] == len(sub)
     assert got["ridge"]["mean"] > 0.5  # planted linear effects are recovered
+
+
+def test_perturbqa_scores_planted_table_vs_random():
+    from biobft.embed.table import make_table
+    from biobft.experiment.evaluate import perturbqa_scores
+
+    rng = np.random.default_rng(0)
+    perts = [f"P{i}" for i in range(60)]
+    prog = np.arange(60) % 2
+    rows = [
+        (p, f"G{j}", int(rng.random() < (0.85 if (j % 2) == prog[i] else 0.15)))
+        for i, p in enumerate(perts)
+        for j in range(16)
+    ]
+    pairs = pd.DataFrame(rows, columns=["pert", "gene", "label"])
+    pairs["split"] = np.where(pairs["pert"].isin(perts[:15]), "test", "train")
+    table = make_table(np.eye(6)[prog] + 0.2 * rng.normal(size=(60, 6)), perts, model="t",
+                       source="t")  # fmt: skip
+    rec = perturbqa_scores(table.iloc[1:], pairs, seed=0)  # P0 (a test knockdown) not embedded
+    assert rec["auroc_per_gene"] > 0.8
+    assert rec["auroc_per_gene"] > rec["random_auroc_per_gene"] + 0.2
+    assert rec["n_test_perturbations"] == 14
+    assert rec["perturbation_coverage"] == pytest.approx(14 / 15)

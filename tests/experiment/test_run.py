@@ -38,6 +38,14 @@ def test_prepare_keeps_every_evaluation_gene_out_of_training(data_mirror):
         assert set(pairs["gene_a"]) | set(pairs["gene_b"]) <= set(ctx.genes)
     assert set(ctx.ggi_test["gene_a"]) <= test_genes
     assert ctx.info["n_excluded_from_training"] >= len(test_genes)
+    # PerturbQA K562: every test knockdown stays out of training; the sample is scored
+    pqa = datasets.perturbqa(cell_line="k562", task="de")
+    pqa_test = set(pqa.loc[pqa["split"] == "test", "pert"])
+    assert not (trained | held_out) & pqa_test
+    sample = ctx.perturbqa.groupby("split")["pert"].nunique()
+    assert sample["test"] == PRESETS["quick"]["n_perturbqa_test"]
+    assert sample["train"] == PRESETS["quick"]["n_perturbqa_train"]
+    assert set(ctx.perturbqa["pert"]) <= set(ctx.genes) & set(ctx.refseq.index)
     assert not ctx.train_records[0]["response"].startswith("Gene symbol")
 
 
@@ -99,7 +107,7 @@ def _toy_context(settings):
     adata, _, _ = synthetic_perturbation_data(n_perturbed=8, n_doubles=3, seed=0)
     pert = sorted({g for c in adata.obs["condition"].unique() if c != "control"
                    for g in c.split("+")})  # fmt: skip
-    genes = [f"G{i}" for i in range(40)] + pert
+    genes = [f"G{i}" for i in range(60)] + pert
     refseq = pd.Series(
         [f"Gene symbol {g}. " + " ".join(rng.choice(words, 8)) for g in genes], index=genes
     )
@@ -109,13 +117,19 @@ def _toy_context(settings):
         return pd.DataFrame({"gene_a": a, "gene_b": b, "label": np.arange(n) % 2})
 
     ggi_train, ggi_test = pairs(genes[:10], 30), pairs(genes[10:18], 20)
-    used = genes[:18] + pert
+    knockdowns = genes[18:34]  # a toy PerturbQA table: 6 test and 10 training knockdowns
+    pqa = pd.DataFrame(
+        [(p, f"G{j}", int(rng.random() < 0.4)) for p in knockdowns for j in range(10)],
+        columns=["pert", "gene", "label"],
+    )
+    pqa["split"] = np.where(pqa["pert"].isin(knockdowns[:6]), "test", "train")
+    used = genes[:18] + pert + knockdowns
     n_train, n_eval = settings.n_train_genes, settings.n_eval_genes
     train, evals = instruction_split(
         refseq, n_train_genes=n_train, n_eval_genes=n_eval, exclude_genes=used
     )
     return _Context(settings, refseq, ggi_train, ggi_test, adata, used, train, evals,
-                    {"n_ggi_train_pairs": 30})  # fmt: skip
+                    {"n_ggi_train_pairs": 30}, pqa)  # fmt: skip
 
 
 def test_experiment_resumes_and_validates(tiny_lm_dir, tmp_path, monkeypatch):
@@ -132,6 +146,10 @@ def test_experiment_resumes_and_validates(tiny_lm_dir, tmp_path, monkeypatch):
     assert res.settings.max_steps == 2 and res.settings.n_eval_genes == 4  # overrides win
     assert res.settings.n_ggi_train_genes == SMALL["n_ggi_train_genes"]
     assert res.runs["n_empty_profiles"].ge(0).all()
+    for table in ("hidden", "profile"):  # every arm is scored on the (toy) PerturbQA pairs
+        assert res.runs[f"pqa_{table}_auroc_per_gene"].between(0, 1).all()
+        assert (res.runs[f"pqa_{table}_n_test_knockdowns"] == 6).all()
+    assert "pqa_hidden_auroc_per_gene_mean" in res.summary.columns
     assert res.settings.lora_r == 4  # LoRA adapters are trained, then merged for evaluation
     assert (res.runs["nll"][1:] != res.runs["nll"][0]).all()
     assert (tmp_path / "e" / "runs" / "sft-seed0.json").is_file()

@@ -7,6 +7,7 @@ from sklearn.metrics import mean_squared_error
 
 from biobft.perturb.metrics import (
     METRICS,
+    auroc_per_gene,
     compute_metrics,
     frac_wrong_direction_de,
     l2_top_expressed,
@@ -69,3 +70,52 @@ def test_compute_metrics_table(profiles):
         compute_metrics(pred, obs, ctrl, metrics=["mse"])
     with pytest.raises(ValueError, match="needs the top DE"):
         mse_de(pred, obs, ctrl, None)
+
+
+def _auc_per_gene_loop(genes, labels, scores):
+    """Independent reference: PerturbQA's definition, one sklearn call per readout gene."""
+    from sklearn.metrics import roc_auc_score
+
+    out = {}
+    for g in sorted(set(genes)):
+        idx = [i for i, x in enumerate(genes) if x == g]
+        y = [labels[i] for i in idx]
+        if sum(y) == 0 or sum(y) == len(y):
+            continue
+        out[g] = roc_auc_score(y, [scores[i] for i in idx])
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auroc_per_gene_matches_sklearn_loop(seed):
+    rng = np.random.default_rng(seed)
+    n = 600
+    genes = [f"G{i}" for i in rng.integers(0, 40, n)]
+    labels = rng.integers(0, 2, n).tolist()
+    # rounded scores: many ties, which roc_auc_score counts one half
+    scores = np.round(rng.normal(size=n) + 0.5 * np.asarray(labels), 1).tolist()
+    genes += ["ALL0"] * 5 + ["ALL1"] * 4  # skipped: one class only
+    labels += [0] * 5 + [1] * 4
+    scores += rng.normal(size=9).tolist()
+    ref = _auc_per_gene_loop(genes, labels, scores)
+    per_gene = auroc_per_gene(genes, labels, scores, reduce=False)
+    assert list(per_gene.index) == sorted(ref)
+    np.testing.assert_allclose(per_gene.to_numpy(), [ref[g] for g in sorted(ref)], atol=1e-12)
+    assert auroc_per_gene(genes, labels, scores) == pytest.approx(np.mean(list(ref.values())))
+
+
+def test_auroc_per_gene_constant_per_gene_is_half():
+    genes = ["A", "A", "A", "B", "B", "B", "B"]
+    labels = [0, 1, 1, 1, 0, 0, 1]
+    base = {"A": 0.9, "B": 0.1}
+    assert auroc_per_gene(genes, labels, [base[g] for g in genes]) == 0.5
+    assert np.isnan(auroc_per_gene(["A", "A"], [1, 1], [0.3, 0.4]))
+
+
+def test_auroc_per_gene_rejects_bad_input():
+    with pytest.raises(ValueError, match="one entry per pair"):
+        auroc_per_gene(["A"], [0, 1], [0.1, 0.2])
+    with pytest.raises(ValueError, match="0 or 1"):
+        auroc_per_gene(["A", "A"], [0, 2], [0.1, 0.2])
+    with pytest.raises(ValueError, match="NaN"):
+        auroc_per_gene(["A", "A"], [0, 1], [0.1, np.nan])

@@ -25,7 +25,10 @@ def genes(data_mirror) -> list[str]:
 
 @pytest.fixture(scope="module")
 def result(genes):
-    return run_benchmark(genes=genes, predictors=["no_change", "train_mean", "ridge"])
+    # the PerturbQA section is tested in tests/report/test_perturbqa.py
+    return run_benchmark(
+        genes=genes, predictors=["no_change", "train_mean", "ridge"], perturbqa=False
+    )
 
 
 def test_benchmark_runs_every_step(result, genes):
@@ -67,6 +70,7 @@ def test_cli_benchmark_cached_rerun(genes, tmp_path, capsys):
             "--no-ggi",
             "--predictors",
             "train_mean",
+            "--no-perturbqa",
             "--out",
             str(out),
         ]

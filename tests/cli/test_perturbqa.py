@@ -1,0 +1,64 @@
+"""``biobft perturbqa`` (biobft/cli/perturbqa.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from biobft.cli import main
+from biobft.embed.table import write_table
+
+
+# --------------------------------------------------------------------------- biobft perturbqa
+@pytest.fixture(scope="module")
+def de_files(tmp_path_factory):
+    """A DE-pair CSV with planted structure (two programmes) and a table that knows them."""
+    import numpy as np
+    import pandas as pd
+
+    from biobft.embed.table import make_table
+
+    rng = np.random.default_rng(0)
+    tmp = tmp_path_factory.mktemp("de_cli")
+    perts = [f"P{i}" for i in range(60)]
+    prog = np.arange(60) % 2
+    rows = []
+    for i, p in enumerate(perts):
+        for j in range(20):
+            up = (j % 2) == prog[i]
+            rows.append((p, f"G{j}", int(rng.random() < (0.8 if up else 0.2))))
+    pairs = pd.DataFrame(rows, columns=["pert", "gene", "label"])
+    pairs["split"] = np.where(pairs["pert"].isin(perts[:15]), "test", "train")
+    pairs.to_csv(tmp / "pairs.csv", index=False)
+    vec = np.eye(8)[prog] + 0.3 * rng.normal(size=(60, 8))
+    write_table(make_table(vec, perts, model="toy", source="toy"), tmp / "de_emb.parquet")
+    leak = pd.concat([pairs, pairs.head(1).assign(split="train", gene="GX")], ignore_index=True)
+    leak.to_csv(tmp / "leak.csv", index=False)
+    return tmp
+
+
+def test_cli_perturbqa_own_pairs(de_files, capsys):
+    out = de_files / "res.json"
+    emb = str(de_files / "de_emb.parquet")
+    args = ["--embeddings", emb, "--predictors", "knn", "--json", str(out)]
+    code = main(["perturbqa", "--pairs", str(de_files / "pairs.csv"), *args])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "auroc_per_gene" in text and "base_rate" in text
+    rows = {r["predictor"]: r for r in json.loads(out.read_text())["rows"]}
+    assert rows["base_rate"]["auroc_per_gene"] == 0.5
+    assert rows["knn"]["auroc_per_gene"] > 0.7
+    assert rows["knn"]["auroc_per_gene"] > rows["random (knn)"]["auroc_per_gene"] + 0.1
+    assert rows["knn"]["n_test_perturbations"] == 15
+
+
+def test_cli_perturbqa_bad_input_exit_2(de_files, capsys):
+    emb = str(de_files / "de_emb.parquet")
+    assert main(["perturbqa", "--pairs", str(de_files / "leak.csv"), "--embeddings", emb]) == 2
+    assert "allow_shared_perturbations" in capsys.readouterr().err
+    assert main(["perturbqa", "--pairs", str(de_files / "nope.csv"), "--embeddings", emb]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    code = main(["perturbqa", "--pairs", str(de_files / "pairs.csv"), "--embeddings", "x.parquet"])
+    assert code == 2
+    assert "biobft embed" in capsys.readouterr().err

@@ -1,0 +1,269 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from biobft.embed.table import make_table
+from biobft.perturb import DE_PREDICTORS, check_de_pairs, evaluate_de_pairs, get_de_predictor
+from biobft.perturb.de_pairs import neighbour_scores
+from biobft.perturb.metrics import auroc_per_gene
+
+
+def _toy(seed: int = 0, n_perts: int = 120, n_genes: int = 60, per_pert: int = 30):
+    """Planted structure: perturbations in 4 programmes; a programme moves its own genes.
+
+    Returns pairs, an embedding that knows the programmes (centroid + noise) and a network
+    whose edges join perturbations of the same programme.
+    """
+    rng = np.random.default_rng(seed)
+    perts = [f"P{i}" for i in range(n_perts)]
+    genes = [f"G{j}" for j in range(n_genes)]
+    prog = rng.integers(0, 4, n_perts)
+    effect = rng.normal(0, 2.0, (4, n_genes))
+    base = rng.normal(-1.0, 1.0, n_genes)
+    rows = []
+    for i, p in enumerate(perts):
+        for j in rng.choice(n_genes, per_pert, replace=False):
+            logit = base[j] + effect[prog[i], j]
+            rows.append((p, genes[j], int(rng.random() < 1 / (1 + np.exp(-logit)))))
+    pairs = pd.DataFrame(rows, columns=["pert", "gene", "label"])
+    test_perts = set(rng.choice(perts, n_perts // 4, replace=False))
+    pairs["split"] = np.where(pairs["pert"].isin(test_perts), "test", "train")
+    centroids = rng.normal(size=(4, 16))
+    vec = centroids[prog] + 0.6 * rng.normal(size=(n_perts, 16))
+    # readout-gene vectors that carry their programme effects, so that pair features can work
+    gvec = effect.T @ centroids / 2 + 0.3 * rng.normal(size=(n_genes, 16))
+    table = make_table(np.vstack([vec, gvec]), perts + genes, model="toy", source="toy")
+    edges = [
+        (perts[a], perts[b], 900)
+        for a in range(n_perts)
+        for b in range(a + 1, n_perts)
+        if prog[a] == prog[b] and rng.random() < 0.3
+    ]
+    network = pd.DataFrame(edges, columns=["gene_a", "gene_b", "combined_score"])
+    return pairs, table, network
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return _toy()
+
+
+# --------------------------------------------------------------------------- the door
+def _bad(pairs: pd.DataFrame, kind: str) -> pd.DataFrame:
+    df = pairs.copy()
+    if kind == "missing_column":
+        return df.drop(columns="split")
+    if kind == "labels":
+        df.loc[0, "label"] = 2
+        return df
+    if kind == "no_test":
+        return df.assign(split="train")
+    if kind == "leak":
+        p = df.loc[df["split"] == "test", "pert"].iloc[0]
+        extra = df.loc[df["pert"] == p].head(1).assign(split="train", gene="GX")
+        return pd.concat([df, extra], ignore_index=True)
+    if kind == "empty_gene":
+        return df.assign(gene="")
+    if kind == "nan":
+        df["pert"] = df["pert"].astype(object)
+        df.loc[3, "pert"] = None
+        return df
+    if kind == "conflict":
+        return pd.concat([df, df.head(1).assign(label=1 - df["label"].iloc[0])], ignore_index=True)
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    ("kind", "error", "match"),
+    [
+        ("missing_column", KeyError, "no column"),
+        ("labels", ValueError, "must be 0 or 1"),
+        ("no_test", ValueError, "no 'test' rows"),
+        ("leak", ValueError, "allow_shared_perturbations"),
+        ("empty_gene", ValueError, "empty in every row"),
+        ("nan", ValueError, "NaN"),
+        ("conflict", ValueError, "both labels"),
+    ],
+)
+def test_bad_pairs_one_clear_error_before_any_fit(toy, kind, error, match, monkeypatch):
+    pairs, table, network = toy
+    bad = _bad(pairs, kind)
+
+    def boom(*a, **k):  # any fit would be work done before the error
+        raise AssertionError("a predictor was fitted before the input was rejected")
+
+    for cls in DE_PREDICTORS.values():
+        monkeypatch.setattr(cls, "fit", boom)
+    with pytest.raises(error, match=match):
+        evaluate_de_pairs(bad, embedding=table, network=network)
+
+
+def test_leak_allowed_on_request_and_duplicates_collapse(toy):
+    pairs, _, _ = toy
+    data = check_de_pairs(pd.concat([pairs, pairs.head(3)], ignore_index=True))
+    assert data.n_duplicates == 3
+    assert len(data.train) + len(data.test) == len(pairs)
+    leak = _bad(pairs, "leak")
+    shared = check_de_pairs(leak, allow_shared_perturbations=True)
+    assert set(shared.train["pert"]) & set(shared.test["pert"])
+
+
+def test_embedding_covering_no_perturbed_gene(toy):
+    pairs, table, network = toy
+    other = table.copy()
+    other.index = [f"X{i}" for i in range(len(other))]
+    with pytest.raises(ValueError, match="covers none"):
+        evaluate_de_pairs(pairs, embedding=other, missing="skip", network=network)
+
+
+def test_unknown_predictor_and_missing_policy(toy):
+    pairs, table, _ = toy
+    with pytest.raises(ValueError, match="unknown DE-pair predictor"):
+        evaluate_de_pairs(pairs, embedding=table, predictors=["nope"])
+    with pytest.raises(ValueError, match="missing must be"):
+        evaluate_de_pairs(pairs, embedding=table, predictors=["knn"], missing="drop")
+
+
+# --------------------------------------------------------------------------- the kernel
+def test_neighbour_scores_match_a_naive_loop():
+    rng = np.random.default_rng(3)
+    n_t, n_q, n_g = 25, 6, 5
+    sim = rng.normal(size=(n_q, n_t))
+    t_pert = np.repeat(np.arange(n_t), n_g)
+    t_gene = np.tile(np.arange(n_g), n_t)
+    keep = rng.random(len(t_pert)) < 0.7
+    t_pert, t_gene = t_pert[keep], t_gene[keep]
+    t_y = rng.integers(0, 2, len(t_pert))
+    q_pert = np.repeat(np.arange(n_q), n_g)
+    q_gene = np.tile(np.arange(n_g), n_q)
+    ks, temps = (3, 100), (0.1, 1.0)
+    got = neighbour_scores(
+        sim, t_pert, t_gene, t_y, q_pert, q_gene, ks=ks, temperatures=temps, fallback=np.zeros(30)
+    )
+    for row, (k, temp) in enumerate([(k, t) for k in ks for t in temps]):
+        for i, (q, g) in enumerate(zip(q_pert, q_gene)):
+            cand = np.flatnonzero(t_gene == g)
+            s = sim[q, t_pert[cand]]
+            top = cand[np.argsort(-s, kind="stable")[:k]]
+            st = sim[q, t_pert[top]]
+            w = np.exp((st - st.max()) / temp)
+            assert got[row, i] == pytest.approx(w @ t_y[top] / w.sum(), abs=1e-12)
+
+
+# --------------------------------------------------------------------------- predictors
+def test_evaluate_finds_planted_structure_beside_baselines(toy):
+    pairs, table, network = toy
+    name_table = table.iloc[:, :8]
+    res = evaluate_de_pairs(
+        pairs,
+        embedding=table,
+        predictors=["knn", "graph", "pair", "ensemble"],
+        network=network,
+        name_embedding=name_table,
+        seed=0,
+    )
+    got = res.set_index("predictor")
+    assert list(res["predictor"][:4]) == ["knn", "graph", "pair", "ensemble"]
+    assert got.loc["base_rate", "auroc_per_gene"] == 0.5  # exactly, by construction
+    best = res.attrs["best"]
+    assert best == "knn"  # pair (one hold-out score) is not ranked against k-fold scores
+    assert f"random ({best})" in got.index and f"name ({best})" in got.index
+    random = got.loc[f"random ({best})", "auroc_per_gene"]
+    for model in ("knn", "graph", "pair", "ensemble"):
+        assert got.loc[model, "auroc_per_gene"] > 0.65, model
+        assert got.loc[model, "auroc_per_gene"] > random + 0.1, model
+    assert abs(got.loc[f"random ({best})", "auroc_per_gene"] - 0.5) < 0.12
+    assert (got["coverage"] == 1.0).all()
+    n_test = int((pairs["split"] == "test").sum())
+    assert (got["n_test_pairs"] == n_test).all()
+    assert (got["n_test_perturbations"] == pairs.loc[pairs.split == "test", "pert"].nunique()).all()
+    weights = got.loc["ensemble", "params"]
+    assert "knn" in weights and "graph" in weights
+    per_gene = pd.DataFrame(res.attrs["per_gene"])
+    assert per_gene["knn"].mean() == pytest.approx(got.loc["knn", "auroc_per_gene"])
+
+
+def test_metric_equals_independent_sklearn_loop_on_returned_scores(toy):
+    pairs, table, _ = toy
+    res, scores = evaluate_de_pairs(
+        pairs, embedding=table, predictors=["knn"], baselines=False, return_scores=True
+    )
+    from sklearn.metrics import roc_auc_score
+
+    vals = []
+    for _, grp in scores.groupby("gene"):
+        if 0 < grp["label"].sum() < len(grp):
+            vals.append(roc_auc_score(grp["label"], grp["knn"]))
+    assert res.loc[0, "auroc_per_gene"] == pytest.approx(np.mean(vals), abs=1e-12)
+    assert res.loc[0, "n_genes_scored"] == len(vals)
+
+
+def test_test_labels_never_reach_the_fit(toy):
+    """Shuffling the test labels changes no prediction (hyper-parameters included)."""
+    pairs, table, network = toy
+    shuffled = pairs.copy()
+    test = shuffled["split"] == "test"
+    rng = np.random.default_rng(1)
+    shuffled.loc[test, "label"] = rng.permutation(shuffled.loc[test, "label"].to_numpy())
+    kw = dict(embedding=table, predictors=["knn", "graph", "ensemble"], network=network)
+    _, a = evaluate_de_pairs(pairs, baselines=False, return_scores=True, **kw)
+    _, b = evaluate_de_pairs(shuffled, baselines=False, return_scores=True, **kw)
+    for col in ("knn", "graph", "ensemble"):
+        np.testing.assert_array_equal(a[col].to_numpy(), b[col].to_numpy())
+
+
+def test_missing_policies(toy):
+    pairs, table, _ = toy
+    test_perts = sorted(pairs.loc[pairs.split == "test", "pert"].unique())
+    partial = table.drop(index=test_perts[:3])
+    with pytest.raises(KeyError, match="missing='skip'"):
+        evaluate_de_pairs(pairs, embedding=partial, predictors=["knn"])
+    skip = evaluate_de_pairs(
+        pairs, embedding=partial, predictors=["knn"], missing="skip", baselines=False
+    )
+    n_left = int(pairs.loc[pairs.split == "test", "pert"].isin(test_perts[:3]).sum())
+    n_test = int((pairs.split == "test").sum())
+    assert skip.loc[0, "n_scored_pairs"] == n_test - n_left
+    assert skip.loc[0, "coverage"] == pytest.approx((n_test - n_left) / n_test)
+    assert skip.loc[0, "n_test_perturbations"] == len(test_perts) - 3
+    mean = evaluate_de_pairs(
+        pairs, embedding=partial, predictors=["knn"], missing="mean", baselines=False
+    )
+    assert mean.loc[0, "coverage"] == 1.0
+
+
+def test_registry_and_predictor_api(toy):
+    pairs, table, _ = toy
+    assert {"knn", "graph", "pair", "ensemble", "base_rate"} <= set(DE_PREDICTORS)
+    with pytest.raises(ValueError, match="unknown DE-pair predictor"):
+        get_de_predictor("nope")
+    with pytest.raises(ValueError, match="needs embedding"):
+        get_de_predictor("knn")
+    model = get_de_predictor("knn", embedding=table, ks=(5,), temperatures=(0.1,))
+    with pytest.raises(ValueError, match="not fitted"):
+        model.predict(pairs)
+    data = check_de_pairs(pairs)
+    model.fit(data.train)
+    assert model.params_ == {"k": 5, "temperature": 0.1}
+    assert 0.5 < model.cv_score_ <= 1.0
+    scores = model.predict(data.test)
+    assert scores.shape == (len(data.test),) and np.isfinite(scores).all()
+    assert auroc_per_gene(data.test["gene"], data.test["label"], scores) > 0.7
+
+
+@pytest.mark.realdata
+def test_perturbqa_k562_direction_name_table(data_mirror):
+    """Real PerturbQA K562 direction pairs, name-only MiniLM table: above random and base rate."""
+    from biobft.datasets import perturbqa
+    from biobft.embed import embed_genes
+
+    pairs = perturbqa(cell_line="k562", task="dir")
+    table = embed_genes(sorted(pairs["pert"].unique()), source="name", model="minilm")
+    res = evaluate_de_pairs(pairs, embedding=table, predictors=["knn"], missing="skip")
+    got = res.set_index("predictor")
+    assert got.loc["base_rate", "auroc_per_gene"] == 0.5
+    assert got.loc["knn", "perturbation_coverage"] > 0.9
+    assert got.loc["knn", "auroc_per_gene"] > 0.6
+    assert got.loc["knn", "auroc_per_gene"] > got.loc["random (knn)", "auroc_per_gene"] + 0.05
