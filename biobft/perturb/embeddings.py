@@ -11,7 +11,8 @@
   (:func:`biobft.datasets.string_edges`) as a random-walk-with-restart profile over all nodes.
 
 ``emap_table`` and ``string_table`` return tables of the :mod:`biobft.embed.table` contract
-(index = gene symbol, float32), so they plug into ``ridge`` / ``linear`` / ``knn`` / ``shrink`` and :func:`concat_tables`.
+(index = gene symbol, float32), so they plug into ``ridge`` / ``linear`` / ``knn`` / ``shrink``
+and :func:`concat_tables`.
 """
 
 from __future__ import annotations
