@@ -84,7 +84,7 @@ def predict_perturbation(
     layer: str | None = None,
     normalize: bool | Literal["auto"] = "auto",
     missing: Literal["error", "skip", "mean"] = "error",
-    min_cells: int = 1,
+    min_cells: int | None = None,
     predictor_params: dict[str, Any] | None = None,
 ) -> AnnData:
     """Predict expression profiles of (unseen) perturbations from all perturbations in ``adata``.
@@ -114,7 +114,9 @@ def predict_perturbation(
     missing
         Policy for perturbed genes missing from the embedding: ``error``, ``skip`` or ``mean``.
     min_cells
-        Conditions with fewer cells are not used for training.
+        ``None`` (default): a (cell type, condition) group of fewer than 2 cells, control
+        included, raises; a number drops smaller perturbation groups with a warning (``1``
+        keeps one-cell groups). ``obs["n_cells"]`` reports the cells behind each row.
     predictor_params
         Extra keyword arguments for the predictor.
 
@@ -122,7 +124,17 @@ def predict_perturbation(
     -------
     AnnData of predicted log-normalised profiles: ``obs`` has ``perturbation``, ``cell_type``,
     ``predictor``, ``n_train``, ``observed`` (whether ``adata`` measured it), ``embedding_model``,
-    ``embedding_source`` and ``n_missing_genes``; ``uns["biobft_perturbation"]`` the parameters.
+    ``embedding_source``, ``n_missing_genes``, ``fallback`` (``""`` or what was predicted
+    instead of a learnt response, e.g. the mean single delta for a gene without a training
+    single; refused under ``missing="error"``), ``n_cells`` (cells measured for it, 0 if
+    unseen) and ``n_cells_control``; ``uns["biobft_perturbation"]`` the parameters.
+
+    Raises
+    ------
+    TypeError, KeyError, ValueError
+        From the input door :func:`biobft.perturb.conditions.perturbation_input` (bad AnnData,
+        labels, groups) and the table check; perturbed genes found nowhere or a fallback under
+        ``missing="error"``.
     """
     import anndata as ad
 
@@ -234,7 +246,7 @@ def evaluate_perturbation(
     layer: str | None = None,
     normalize: bool | Literal["auto"] = "auto",
     missing: Literal["error", "skip", "mean"] = "error",
-    min_cells: int = 1,
+    min_cells: int | None = None,
     n_top_de: int = 20,
     de_method: Literal["t-test", "scanpy"] = "t-test",
     metrics: Sequence[str] | None = None,
@@ -263,7 +275,10 @@ def evaluate_perturbation(
     missing
         Policy for perturbed genes missing from the embedding.
     min_cells
-        Conditions with fewer cells are dropped before splitting.
+        ``None`` (default): a (cell type, condition) group of fewer than 2 cells, control
+        included, raises; a number drops smaller perturbation groups with a warning before
+        splitting (``1`` keeps one-cell groups). ``n_cells`` / ``n_cells_control`` columns
+        report the cells behind each row.
     n_top_de, de_method
         Top DE genes per condition against control (GEARS: 20, t-test, ranked by ``|score|``).
     metrics
@@ -273,7 +288,9 @@ def evaluate_perturbation(
     -------
     One row per (predictor, held-out condition): ``predictor``, ``condition``, ``cell_type``,
     ``id``, ``group`` (``single``, ``double_seen0/1/2``, ...), ``fold``, ``n_train``,
-    ``pearson_delta`` and the other metrics, ``n_missing_genes``. ``df.attrs["biobft"]`` records
+    ``pearson_delta`` and the other metrics, ``n_missing_genes``, ``fallback`` (what a predictor
+    used instead of a learnt response for that row, e.g. additive's mean single delta for a
+    held-out single), ``n_cells`` and ``n_cells_control``. ``df.attrs["biobft"]`` records
     the normalisation used, the control label, the split and the embedding provenance.
     """
     _check_table_type(embedding)
@@ -325,7 +342,7 @@ def evaluate_perturbation(
     return table
 
 
-def _check_zero_cells(split, pb: Pseudobulk, labels: pd.Series, min_cells: int) -> None:
+def _check_zero_cells(split, pb: Pseudobulk, labels: pd.Series, min_cells: int | None) -> None:
     """A split id whose condition is a known label (or category) without cells after filtering."""
     if not isinstance(split, Split):
         split = Split.load(split)
