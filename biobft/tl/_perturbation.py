@@ -41,12 +41,15 @@ def _embedding_meta(embedding: pd.DataFrame | None) -> dict[str, Any]:
     return dict(embedding.attrs.get("biobft", {}))
 
 
-def _check_genes(pb: Pseudobulk, genes: set[str], embedding, missing: str) -> list[str]:
+def _check_genes(
+    pb: Pseudobulk, genes: set[str], embedding, missing: str, *, uses_genes: bool = True
+) -> list[str]:
     """Perturbed genes in neither the table nor var_names, checked for every predictor set.
 
-    A label like ``A_B`` parsed with ``sep="+"`` is a "gene" found nowhere, whichever predictors
-    were asked for. Under ``missing="error"`` they raise (with a ``sep=`` hint); otherwise they
-    are returned (recorded in the result) and labels that look joined by another separator warn.
+    Under ``missing="error"`` they raise when a predictor embeds genes, and, whichever predictors
+    were asked for, when one looks like several genes joined by another separator (``A_B`` with
+    ``sep="+"``, with a ``sep=`` hint). Otherwise they are returned (recorded in the result's
+    ``attrs``), and joined-looking ones warn.
     """
     known = set(pb.var_names)
     where = "adata.var_names (and no embedding table was given)"
@@ -57,9 +60,10 @@ def _check_genes(pb: Pseudobulk, genes: set[str], embedding, missing: str) -> li
     if not absent:
         return []
     msg = unknown_genes_message(absent, sep=pb.sep, where=where)
-    if missing == "error":
+    joined = joined_labels(absent)
+    if missing == "error" and (uses_genes or joined):
         raise ValueError(msg)
-    if joined_labels(absent):
+    if joined:
         warnings.warn(msg, UserWarning, stacklevel=3)
     return absent
 
@@ -164,7 +168,13 @@ def predict_perturbation(
             f"perturbation(s) {empty[:10]} name no gene (control label {pb.control!r}, "
             f"sep={sep!r}); pass perturbed genes such as {pb.perturbations()[:3]}"
         )
-    _check_genes(pb, {g for gs in req.values() for g in gs}, embedding, missing)
+    _check_genes(
+        pb,
+        {g for gs in req.values() for g in gs},
+        embedding,
+        missing,
+        uses_genes=predictor in _USES_GENES,
+    )
     meta = _embedding_meta(embedding)
     X, rows = [], []
     for ct in pd.unique(pb.obs["cell_type"]):
@@ -320,7 +330,13 @@ def evaluate_perturbation(
         _check_zero_cells(split, pb, labels, min_cells)
     split = resolve_split(split, pb)
     used = {t for f in split.folds for part in ("train", "test") for t in f[part]}
-    unknown = _check_genes(pb, {g for t in used for g in pb.obs.at[t, "genes"]}, embedding, missing)
+    unknown = _check_genes(
+        pb,
+        {g for t in used for g in pb.obs.at[t, "genes"]},
+        embedding,
+        missing,
+        uses_genes=bool(_predictor_names(predictors) & _USES_GENES),
+    )
     table = evaluate_split(
         pb, split, predictors, embedding=embedding, missing=missing, metrics=metrics
     )
