@@ -74,9 +74,12 @@ def parse_train_args(argv: list[str]):
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    from ..cli import check_writable
     from .trainer import train
 
     config = parse_train_args(args.train_args)
+    if config.output_dir:
+        check_writable(config.output_dir, what="--output-dir", folder=True)
     trainer = train(config)
     if trainer.is_world_process_zero():
         last = {k: v for h in trainer.state.log_history for k, v in h.items()}
@@ -103,8 +106,11 @@ def _read_symbols(spec: str) -> set[str]:
 
 
 def _run_train_data(args: argparse.Namespace) -> int:
+    from ..cli import check_cache_writable, check_writable
     from .data import DEFAULT_GENE_PROMPT, build_gene_instruction_data, write_jsonl
 
+    check_writable(args.output_dir, what="--output-dir", folder=True)
+    check_cache_writable()
     exclude: set[str] = set()
     for spec in args.exclude_genes:
         exclude |= _read_symbols(spec)
