@@ -187,3 +187,21 @@ def test_corrupt_config_json_is_named(tiny_lm_dir):
     (tiny_lm_dir / "config.json").write_text("{ not json")
     with pytest.raises(ValueError, match=r"config\.json' is not (a )?valid JSON"):
         encode(["a"], model=str(tiny_lm_dir))
+
+
+def test_degenerate_texts_masked_lm_path(tiny_lm):
+    """The masked-LM ("hf") path refuses the same degenerate texts as the other paths."""
+    from transformers import BertConfig, BertModel
+
+    _, tok = tiny_lm
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=1,
+                     num_attention_heads=2, intermediate_size=32)  # fmt: skip
+    torch.manual_seed(0)
+    bert = BertModel(cfg).eval()
+    assert encode(["gene", "protein"], model=(bert, tok)).shape == (2, 16)
+    with pytest.raises(ValueError, match=r"empty or whitespace-only at position\(s\) \[1\]"):
+        encode(["gene", " "], model=(bert, tok))
+    with pytest.raises(ValueError, match=r"control characters at position\(s\) \[0\]"):
+        encode(["ge\x1bne"], model=(bert, tok))
+    with pytest.raises(ValueError, match="layer=5 does not exist: the model has 1 hidden"):
+        encode(["gene"], model=(bert, tok), layer=5)
