@@ -154,3 +154,29 @@ def test_layering():
                 upward.append(f"{rel} imports biobft.{target} (floor {RANK[target]} > {RANK[own]})")
     assert not unknown, f"sub-packages missing from LAYERS: {sorted(unknown)}; give each a floor"
     assert not upward, "imports that reach up a floor:\n" + "\n".join(upward)
+
+
+#: the doors (and the one convenience wrapper) that may read an AnnData in perturb/ and embed/
+ADATA_DOORS = {
+    "biobft.perturb.conditions": {"check_condition_key", "expression_matrix", "perturbation_input"},
+    "biobft.perturb.pseudobulk": {"pseudobulk"},
+}
+
+
+@pytest.mark.parametrize("package", ["perturb", "embed"])
+def test_only_the_doors_take_adata(package):
+    """Issue 12: AnnData becomes arrays in one place; kernels take validated values."""
+    import pkgutil
+
+    pkg = importlib.import_module(f"biobft.{package}")
+    offenders = []
+    for info in pkgutil.iter_modules(pkg.__path__):
+        name = f"biobft.{package}.{info.name}"
+        module = importlib.import_module(name)
+        for fname, obj in vars(module).items():
+            if not inspect.isfunction(obj) or obj.__module__ != name:
+                continue
+            params = list(inspect.signature(obj).parameters)
+            if params[:1] == ["adata"] and fname not in ADATA_DOORS.get(name, set()):
+                offenders.append(f"{name}.{fname}")
+    assert not offenders, f"functions reading an AnnData outside the doors: {offenders}"

@@ -15,9 +15,17 @@ from collections.abc import Sequence
 
 from .. import __version__
 from . import datasets, embed, experiment, ggi, perturb, perturbqa, report, train
-from ._common import UserError, read_gene_list
+from ._common import UserError, check_cache_writable, check_writable, read_gene_list
 
-__all__ = ["COMMANDS", "UserError", "build_parser", "main", "read_gene_list"]
+__all__ = [
+    "COMMANDS",
+    "UserError",
+    "build_parser",
+    "check_cache_writable",
+    "check_writable",
+    "main",
+    "read_gene_list",
+]
 
 # the sub-command modules, in help order; each imports its domain package lazily in its handlers
 COMMANDS = (datasets, embed, train, ggi, perturb, perturbqa, experiment, report)
@@ -50,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         code = args.func(args)
-    except (UserError, ValueError, KeyError, FileNotFoundError) as err:
+    except (UserError, ValueError, KeyError, FileNotFoundError, PermissionError) as err:
         if args.verbose:
             raise
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err

@@ -1,10 +1,13 @@
-"""What every sub-command shares: the user-error type and the ``--genes`` file reader."""
+"""What every sub-command shares: the user-error type, the ``--genes`` file reader and the checks
+that output paths can be written before any work."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
-__all__ = ["UserError", "read_gene_list"]
+__all__ = ["UserError", "check_cache_writable", "check_writable", "read_gene_list"]
 
 
 class UserError(Exception):
@@ -28,3 +31,69 @@ def read_gene_list(path: Path) -> list[str]:
     if not genes:
         raise ValueError(f"--genes file {str(path)!r} lists no gene symbols (one per line)")
     return genes
+
+
+def check_writable(path: str | os.PathLike, *, what: str, folder: bool = False) -> Path:
+    """Fail fast, before any work, when an output path (or folder) cannot be written.
+
+    Probes the folder that will hold ``path`` (its nearest existing ancestor when folders still
+    have to be created) by creating and removing a temporary file, so permissions, read-only
+    file systems, root without ``CAP_DAC_OVERRIDE`` and "a parent is a file" are all caught the
+    way the real write would meet them. An existing file must be openable for appending.
+
+    Parameters
+    ----------
+    path
+        The output file (or folder when ``folder=True``).
+    what
+        How the path is named in the message (``"--out"``, ``"cache folder"``, ...).
+    folder
+        ``path`` is a folder to create or write into.
+
+    Returns
+    -------
+    The path (``~`` expanded).
+
+    Raises
+    ------
+    UserError
+        One line: which path, why it cannot be written, how to fix it (``biobft`` exits 2).
+    """
+    p = Path(path).expanduser()
+    if folder and p.exists() and not p.is_dir():
+        raise UserError(f"{what} {str(p)!r} is a file, not a folder; pass a folder path")
+    if not folder and p.is_dir():
+        raise UserError(f"{what} {str(p)!r} is a folder; pass a file path")
+    probe = p if folder else p.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(
+            f"{what} {str(p)!r} cannot be created: {str(probe)!r} is a file, not a folder"
+        )
+    try:
+        fd, tmp = tempfile.mkstemp(dir=probe, prefix=".biobft-write-check-")
+        os.close(fd)
+        os.unlink(tmp)
+        if not folder and p.is_file():
+            with open(p, "ab"):
+                pass
+    except OSError as err:
+        raise UserError(
+            f"{what} {str(p)!r} cannot be written ({err.strerror or err} in {str(probe)!r}); "
+            "choose a writable location or fix the folder's permissions"
+        ) from None
+    return p
+
+
+def check_cache_writable() -> Path:
+    """:func:`check_writable` for the cache folder (``$BIOBFT_CACHE_DIR`` or the user cache)."""
+    from platformdirs import user_cache_dir
+
+    env = os.environ.get("BIOBFT_CACHE_DIR")
+    root = Path(env) if env else Path(user_cache_dir("biobft"))
+    what = "cache folder $BIOBFT_CACHE_DIR" if env else "cache folder"
+    try:
+        return check_writable(root, what=what, folder=True)
+    except UserError as err:
+        raise UserError(f"{err} (set BIOBFT_CACHE_DIR to a writable folder)") from None

@@ -7,7 +7,7 @@ import re
 import time
 from pathlib import Path
 
-from ._common import read_gene_list
+from ._common import check_cache_writable, check_writable, read_gene_list
 
 DEFAULT_OUT = Path("results") / "embeddings"
 
@@ -65,6 +65,9 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or DEFAULT_OUT / f"{_slug(args.source)}_{_slug(str(args.model))}.parquet"
     if out.suffix.lower() not in {".parquet", ".csv", ".tsv"}:
         raise ValueError(f"--out must end in .parquet, .csv or .tsv; got {str(out)!r}")
+    check_writable(out, what="--out")
+    if not args.no_cache:
+        check_cache_writable()
     if args.pooling is not None:
         get_pooling(args.pooling)
     genes = read_gene_list(args.genes) if args.genes else None

@@ -94,6 +94,11 @@ def run_describe(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.suffix.lower() not in {".parquet", ".csv"}:
         raise ValueError(f"--out must end in .parquet or .csv; got {str(out)!r}")
+    from ._common import check_cache_writable, check_writable
+
+    check_writable(out, what="--out")
+    if not args.no_cache:
+        check_cache_writable()
     if args.genes is not None:
         genes = read_gene_list(args.genes)
     else:
@@ -135,7 +140,10 @@ def run_describe(args: argparse.Namespace) -> int:
 def run_experiment_cmd(args: argparse.Namespace) -> int:
     """Run ``biobft experiment``."""
     from ..experiment.run import run_experiment
+    from ._common import check_cache_writable, check_writable
 
+    check_writable(args.out_dir, what="--out-dir", folder=True)
+    check_cache_writable()
     overrides = {
         k: getattr(args, k)
         for k in (

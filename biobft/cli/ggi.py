@@ -80,9 +80,17 @@ def run(args: argparse.Namespace) -> int:
     parse_features(args.features)
     if args.classifier not in CLASSIFIERS:
         raise ValueError(f"unknown classifier {args.classifier!r}; valid: {sorted(CLASSIFIERS)}")
-    for out in (args.json, args.plot, args.save_model):
+    from ._common import check_writable
+
+    for flag, out in (
+        ("--json", args.json),
+        ("--plot", args.plot),
+        ("--save-model", args.save_model),
+    ):
         if out is not None and not out.parent.exists():
             raise FileNotFoundError(f"output folder {str(out.parent)!r} does not exist; create it")
+        if out is not None:
+            check_writable(out, what=flag)
     table = read_table(args.embeddings)
     name_table = read_table(args.name_table) if args.name_table else None
     texts = None if args.no_leakage else _texts(table, args.texts_source)

@@ -24,6 +24,16 @@ def _load_adata(spec: str):
     return loader(arg) if arg else loader()
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every output path (and the cache, for a loader) is writable before any work."""
+    from ._common import check_cache_writable, check_writable
+
+    if getattr(args, "out", None):
+        check_writable(args.out, what="--out")
+    if not str(args.data).endswith(".h5ad"):
+        check_cache_writable()
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="h5ad path or perturbench_devel:norman19 ...")
     p.add_argument("--condition-key", default="condition")
@@ -44,6 +54,7 @@ def _embedding(path: str | None):
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ..tl._perturbation import evaluate_perturbation
 
+    _check_outputs(args)
     adata = _load_adata(args.data)
     df = evaluate_perturbation(
         adata,
@@ -72,6 +83,7 @@ def _cmd_split(args: argparse.Namespace) -> int:
     from ..perturb.pseudobulk import pseudobulk
     from ..perturb.splits import make_split
 
+    _check_outputs(args)
     adata = _load_adata(args.data)
     pb = pseudobulk(adata, condition_key=args.condition_key, control=args.control,
                     cell_type_key=args.cell_type_key, sep=args.sep, layer=args.layer,
@@ -86,9 +98,10 @@ def _cmd_split(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ..tl._perturbation import predict_perturbation
 
-    adata = _load_adata(args.data)
     if not args.out.endswith(".h5ad"):
         raise ValueError(f"--out must end in .h5ad; got {args.out!r}")
+    _check_outputs(args)
+    adata = _load_adata(args.data)
     out = predict_perturbation(
         adata,
         embedding=_embedding(args.embedding),

@@ -51,6 +51,10 @@ def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out {str(args.out)!r} exists and is not a folder")
+    from ._common import check_cache_writable, check_writable
+
+    check_writable(args.out, what="--out", folder=True)
+    check_cache_writable()
     result = run_benchmark(
         model=args.model,
         source=args.source,

@@ -75,8 +75,11 @@ def parse_train_args(argv: list[str]):
 
 def _run_train(args: argparse.Namespace) -> int:
     from ..train.trainer import train
+    from ._common import check_writable
 
     config = parse_train_args(args.train_args)
+    if config.output_dir:
+        check_writable(config.output_dir, what="--output-dir", folder=True)
     trainer = train(config)
     if trainer.is_world_process_zero():
         last = {k: v for h in trainer.state.log_history for k, v in h.items()}
@@ -104,7 +107,10 @@ def _read_symbols(spec: str) -> set[str]:
 
 def _run_train_data(args: argparse.Namespace) -> int:
     from ..train.data import DEFAULT_GENE_PROMPT, build_gene_instruction_data, write_jsonl
+    from ._common import check_cache_writable, check_writable
 
+    check_writable(args.output_dir, what="--output-dir", folder=True)
+    check_cache_writable()
     exclude: set[str] = set()
     for spec in args.exclude_genes:
         exclude |= _read_symbols(spec)

@@ -280,7 +280,8 @@ def describe_genes(
     pandas.Series
         Index ``gene`` (the requested symbols), values the generated profiles, name ``"profile"``.
         ``series.attrs["biobft"]`` records the model id, prompt, settings, whether the chat
-        template was used, cache hits and wall time.
+        template was used, cache hits, wall time and ``empty`` (genes whose profile is empty;
+        :func:`~biobft.embed.embed_genes` reports them as missing).
 
     Raises
     ------
@@ -381,6 +382,15 @@ def describe_genes(
             lm.train()
 
     values = [cached[g] if g in cached else new[g] for g in items]
+    empty = [g for g, v in zip(items, values) if not str(v).strip()]
+    if empty:  # reported, and embed_genes drops them as genes without a text
+        logger.warning(
+            "%d of %d generated profile(s) are empty (e.g. %s); embed_genes reports them as "
+            "missing: raise max_new_tokens or change the prompt",
+            len(empty),
+            len(items),
+            ", ".join(empty[:5]),
+        )
     series = pd.Series(values, index=pd.Index(items, name="gene"), name="profile", dtype=object)
     series.attrs["biobft"] = {
         "model": mid,
@@ -394,5 +404,6 @@ def describe_genes(
             "generated": len(todo),
         },
         "seconds": round(time.perf_counter() - t0, 3),
+        "empty": empty,
     }
     return series

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,7 +161,13 @@ def _hf_folder_kind(path: Path) -> str:
             f"model folder {str(path)!r} has neither modules.json (sentence-transformers) nor "
             "config.json (transformers); pass a model folder"
         )
-    archs = json.loads(cfg.read_text()).get("architectures") or []
+    try:
+        archs = json.loads(cfg.read_text()).get("architectures") or []
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as err:
+        raise ValueError(
+            f"model file {str(cfg)!r} is not a valid JSON object ({err}); restore it or pass "
+            "another model folder"
+        ) from None
     return "causal" if any("CausalLM" in a for a in archs) else "hf"
 
 
@@ -272,6 +279,60 @@ def _check_texts(texts: Iterable[str] | str) -> list[str]:
     return items
 
 
+# input checks of issue 12 (one block: options and degenerate texts, before any model loads)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _check_options(*, max_length: Any, layer: Any, batch_size: Any) -> None:
+    """Refuse bad encoder options before the model loads."""
+    for name, value in (("max_length", max_length), ("batch_size", batch_size)):
+        if value is None and name == "max_length":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"{name} must be a positive integer (tokens); got {value!r}")
+    if isinstance(layer, bool) or not isinstance(layer, int | np.integer):
+        raise ValueError(f"layer must be an integer (-1: last hidden layer); got {layer!r}")
+
+
+def _check_layer(handle: EncoderHandle, layer: int) -> None:
+    """Refuse a hidden layer the loaded model does not have (before any forward pass)."""
+    net = handle.model[0].auto_model if handle.kind == "st" else handle.model
+    n = getattr(getattr(net, "config", None), "num_hidden_layers", None)
+    if n is not None and not -(n + 1) <= int(layer) <= n:
+        raise ValueError(
+            f"layer={layer} does not exist: the model has {n} hidden layers, so layer must lie "
+            f"in [{-(n + 1)}, {n}] (0: embeddings, -1: last layer)"
+        )
+
+
+def _check_degenerate(
+    items: list[str], handle: EncoderHandle, *, names: list[str] | None = None
+) -> None:
+    """Empty, whitespace-only, control-character and zero-token texts: one error naming them.
+
+    ``names`` (e.g. gene symbols) are used in the message instead of positions.
+    """
+    problems = {
+        "empty or whitespace-only": [i for i, t in enumerate(items) if not t.strip()],
+        "with control characters": [i for i, t in enumerate(items) if _CONTROL.search(t)],
+    }
+    if items and not any(problems.values()):
+        ids = handle.tokenizer(items, add_special_tokens=False)["input_ids"]
+        problems["that tokenize to zero tokens"] = [i for i, x in enumerate(ids) if not len(x)]
+    found = {k: v for k, v in problems.items() if v}
+    if found:
+        where = "for gene(s)" if names is not None else "at position(s)"
+        what = "; ".join(
+            f"{len(v)} text(s) {k} {where} {[names[i] for i in v[:10]] if names else v[:10]}"
+            for k, v in found.items()
+        )
+        raise ValueError(
+            f"{what}: such a text has no content to embed (its vector would be padding only); "
+            "drop or fix them first (e.g. texts = [t for t in texts if t.strip()], and strip "
+            "control characters with re.sub(r'[\\x00-\\x1f\\x7f]', ' ', t))"
+        )
+
+
 def _max_len(handle: EncoderHandle, max_length: int | None) -> int | None:
     limits = []
     if max_length:
@@ -362,7 +423,10 @@ def encode(
     Raises
     ------
     ValueError
-        Empty ``texts``, None/NaN texts, an unknown pooling or precision.
+        Empty ``texts``, None/NaN texts; empty, whitespace-only, control-character or zero-token
+        texts (positions named); ``max_length``/``batch_size`` < 1, a ``layer`` the model does
+        not have; a corrupt ``config.json`` (file named); an unknown pooling or precision.
+        Over-long texts are truncated to ``max_length`` tokens and counted in the log.
     FileNotFoundError
         A model path that does not exist.
     """
@@ -370,11 +434,14 @@ def encode(
     from tqdm.auto import tqdm
 
     items = _check_texts(texts)
+    _check_options(max_length=max_length, layer=layer, batch_size=batch_size)
     if pooling is not None:
         get_pooling(pooling)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
     handle = resolve_encoder(model, device=device)
+    _check_layer(handle, layer)
+    _check_degenerate(items, handle)
     pool_fn = None
     if pooling is not None and not (handle.kind == "st" and pooling == ST_POOLING):
         pool_fn = POOLINGS[pooling]
@@ -390,6 +457,10 @@ def encode(
             items, truncation=max_len is not None, max_length=max_len, add_special_tokens=True
         )["input_ids"]
     ]
+    if max_len is not None and (n_cut := sum(n >= max_len for n in lengths)):
+        logger.info(
+            "%d of %d text(s) reach max_length=%d tokens (truncated)", n_cut, len(items), max_len
+        )
     order = np.argsort(-np.asarray(lengths), kind="stable")
     n_batches = (len(items) + batch_size - 1) // batch_size
     show = n_batches > 50 if show_progress_bar is None else bool(show_progress_bar)

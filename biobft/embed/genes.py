@@ -13,7 +13,16 @@ import pandas as pd
 
 from ..text.corpus import TEXT_TABLE_SUFFIXES, CoverageReport, gene_texts, read_texts
 from .cache import EmbeddingCache, text_hash
-from .encoding import EncoderHandle, _max_len, encode, resolve_encoder, resolve_precision
+from .encoding import (
+    EncoderHandle,
+    _check_degenerate,
+    _check_layer,
+    _check_options,
+    _max_len,
+    encode,
+    resolve_encoder,
+    resolve_precision,
+)
 from .pooling import get_pooling
 from .table import make_table
 
@@ -137,7 +146,9 @@ def embed_genes(
         texts, report = gene_texts(genes, source=source, return_report=True)
         source_name = str(source)
 
+    _check_options(max_length=max_length, layer=layer, batch_size=batch_size)
     handle = resolve_encoder(model, device=device)
+    _check_layer(handle, layer)
     pool_name = pooling or handle.default_pooling
     prec = resolve_precision(precision, handle.device.type)
     mid = model_id or handle.model_id
@@ -171,6 +182,8 @@ def embed_genes(
     elif cache:
         logger.info("model given as an in-memory object without model_id: cache disabled")
     todo = [h for h in unique if h not in cached]
+    gene_of = dict(zip(reversed(hashes), reversed(list(texts.index))))
+    _check_degenerate([unique[h] for h in todo], handle, names=[gene_of[h] for h in todo])
     hits = len(unique) - len(todo)
     # longest first across chunks too, so each chunk's batches are length-homogeneous
     todo.sort(key=lambda h: -len(unique[h]))

@@ -82,7 +82,7 @@ def validate_table(table: pd.DataFrame, *, name: str = "embedding table") -> pd.
     Raises
     ------
     TypeError
-        If ``table`` is not a DataFrame.
+        If ``table`` is not a DataFrame, or has bool or complex columns.
     ValueError
         On an empty table, duplicate or empty gene symbols, non-numeric columns, or NaN/inf values
         (the message names the offending genes).
@@ -100,6 +100,13 @@ def validate_table(table: pd.DataFrame, *, name: str = "embedding table") -> pd.
         raise ValueError(
             f"{name} has {len(dup)} duplicate gene symbol(s) in its index, e.g. {list(dup[:5])}; "
             "keep one row per gene (table[~table.index.duplicated()])"
+        )
+    odd = [c for c in table.columns if table[c].dtype.kind in "bc"]
+    if odd:
+        kinds = sorted({str(table[c].dtype) for c in odd})
+        raise TypeError(
+            f"{name} has {kinds} column(s) (e.g. {odd[:5]}); an embedding is real-valued "
+            "(int or float): convert it (table.astype(np.float32)) or use the real vectors"
         )
     non_numeric = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
     if non_numeric:

@@ -100,6 +100,48 @@ def _existing_dir(name_or_path: str | os.PathLike, kind: str, names: dict) -> Pa
         )
     if not path.is_dir():
         raise FileNotFoundError(f"{kind} path {str(path)!r} is a file; pass the model's folder")
+    check_model_folder(path)
+    return path
+
+
+#: small JSON files of a model folder that are parsed before any weights load
+_FOLDER_JSON = (
+    "config.json",
+    "modules.json",
+    "config_sentence_transformers.json",
+    "sentence_bert_config.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "generation_config.json",
+    "tokenizer.json",
+)
+
+
+def check_model_folder(path: str | os.PathLike) -> Path:
+    """Parse a model folder's JSON files before loading, so a corrupt one is named.
+
+    Raises
+    ------
+    ValueError
+        A JSON file (``config.json``, ``tokenizer_config.json``, ...) is not valid JSON or not
+        an object; the message names the file and the position.
+    """
+    import json
+
+    path = Path(path)
+    for name in _FOLDER_JSON:
+        f = path / name
+        if not f.is_file():
+            continue
+        try:
+            data = json.loads(f.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(
+                f"model file {str(f)!r} is not valid JSON ({err}); restore it from the original "
+                "model (re-save with save_pretrained) or pass another model folder"
+            ) from None
+        if not isinstance(data, dict | list):
+            raise ValueError(f"model file {str(f)!r} must hold a JSON object")
     return path
 
 

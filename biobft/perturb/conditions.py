@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -184,20 +185,10 @@ def expression_matrix(
     -------
     ``(X, used)`` where ``used`` says which input and transformation were used.
     """
-    if layer is not None:
-        if layer not in adata.layers:
-            raise KeyError(
-                f"adata.layers has no {layer!r}; pass layer=None to use adata.X "
-                f"(layers: {list(adata.layers.keys())})"
-            )
-        X, source = adata.layers[layer], f"layers[{layer!r}]"
-    else:
-        X, source = adata.X, "X"
-    if X is None:
-        raise ValueError("adata.X is empty; pass layer=... naming the expression layer")
-    if not sparse.issparse(X):
-        X = np.asarray(X)
-    check_finite(X, where=f"adata.{source}")
+    from .._input import matrix
+
+    X = matrix(adata, layer=layer)
+    source = "X" if layer is None else f"layers[{layer!r}]"
     if normalize not in (True, False, "auto"):
         raise ValueError(f"normalize must be True, False or 'auto'; got {normalize!r}")
     if normalize is True:
@@ -216,3 +207,242 @@ def expression_matrix(
         X = normalize_log1p(X, target_sum=target_sum)
         return X, f"{source}: counts -> normalize_total(target_sum={target_sum:g}) + log1p"
     return X, f"{source}: used as is (log-normalised)"
+
+
+@dataclass(frozen=True)
+class PerturbationInput:
+    """A validated perturbation data set: what :func:`perturbation_input` returns.
+
+    Attributes
+    ----------
+    X
+        ``n_cells x n_genes`` log-normalised expression (float ndarray or CSR), all cells.
+    labels
+        Condition label per cell (str array).
+    cell_types
+        Cell type per cell (str array); ``"all"`` everywhere without ``cell_type_key``.
+    control
+        The control label.
+    conditions
+        :func:`parse_conditions` frame of the observed labels (index = label).
+    groups
+        One row per kept (cell type, condition) group: ``cell_type``, ``condition``, ``n_cells``
+        (sorted by cell type, then condition).
+    var_names, obs_names
+        Unique str gene and cell names.
+    normalization
+        How ``X`` was obtained (see :func:`expression_matrix`).
+    sep, min_cells
+        Gene separator and the cell threshold that was applied.
+    dropped
+        ``cell_type::condition`` groups dropped for having fewer than ``min_cells`` cells.
+    has_cell_type
+        Whether a ``cell_type_key`` was given.
+    """
+
+    X: np.ndarray | sparse.csr_matrix
+    labels: np.ndarray
+    cell_types: np.ndarray
+    control: str
+    conditions: pd.DataFrame
+    groups: pd.DataFrame
+    var_names: pd.Index
+    obs_names: pd.Index
+    normalization: str
+    sep: str = "+"
+    min_cells: int = 2
+    dropped: tuple[str, ...] = ()
+    has_cell_type: bool = False
+
+
+#: default smallest group: a t-test or a control mean of one cell is not a measurement
+MIN_CELLS = 2
+
+
+def perturbation_input(
+    adata: AnnData,
+    *,
+    condition_key: str = "condition",
+    control: str | None = None,
+    cell_type_key: str | None = None,
+    sep: str = "+",
+    layer: str | None = None,
+    normalize: bool | Literal["auto"] = "auto",
+    min_cells: int | None = None,
+) -> PerturbationInput:
+    """The perturbation door: check ``adata`` once and return its validated arrays and labels.
+
+    Label rules live only here: the control is resolved once; every other label names at least
+    one perturbed gene (so ``ctrl`` beside ``control`` or ``ctrl+ctrl`` is refused, not trained
+    on); no gene repeats within a label; two spellings of one perturbation (``KLF1`` and
+    ``KLF1+ctrl``, ``A+B`` and ``B+A``) are refused, not kept as two conditions; every cell type
+    has control cells; groups smaller than ``min_cells`` are refused or dropped explicitly.
+
+    Parameters
+    ----------
+    adata
+        Cells x genes (in memory; views, dense or any sparse format, int or float).
+    condition_key, control, cell_type_key, sep
+        Condition column, control label (``None``: detect), optional cell-type column and the
+        gene separator of combinatorial labels.
+    layer, normalize
+        Expression input, see :func:`expression_matrix`.
+    min_cells
+        ``None`` (default): every (cell type, condition) group, control included, needs at
+        least 2 cells, else :class:`ValueError`. An explicit number drops smaller perturbation
+        groups with a :class:`UserWarning` naming them (``min_cells=1`` keeps one-cell groups);
+        a control group below it is always an error.
+
+    Returns
+    -------
+    :class:`PerturbationInput`
+
+    Raises
+    ------
+    TypeError
+        ``adata`` is not an AnnData, or the matrix dtype is not numeric.
+    KeyError
+        A column or layer is missing.
+    ValueError
+        Missing labels, duplicated names, backed data, NaN/inf, label problems above, small
+        groups; each message names the fix.
+    """
+    import warnings
+
+    from .._input import check_adata, obs_index, obs_labels, var_index
+
+    check_adata(adata)
+    labels = obs_labels(adata, condition_key, what="condition_key")
+    cts = (
+        pd.Categorical(np.full(adata.n_obs, "all", dtype=object))
+        if cell_type_key is None
+        else obs_labels(adata, cell_type_key, what="cell_type_key")
+    )
+    var_names = var_index(adata)
+    obs_names = obs_index(adata)
+    lab = np.asarray(labels, dtype=object).astype(str)
+    ct = np.asarray(cts, dtype=object).astype(str)
+    observed = list(dict.fromkeys(lab))
+    control = resolve_control(observed, control, condition_key=condition_key)
+    conds = parse_conditions(observed, control=control, sep=sep)
+    where = f"adata.obs[{condition_key!r}]"
+    no_gene = [c for c, n in zip(conds.index, conds["n_genes"]) if n == 0 and c != control]
+    if no_gene:
+        fix = {c: control for c in no_gene}
+        raise ValueError(
+            f"label(s) {no_gene[:10]} in {where} name no perturbed gene but differ from the "
+            f"control label {control!r}, so they would be scored as perturbations; give all "
+            f"control cells one label: adata.obs[{condition_key!r}] = "
+            f"adata.obs[{condition_key!r}].replace({fix!r}) (or pass control=...)"
+        )
+    repeated = [c for c, g in zip(conds.index, conds["genes"]) if len(set(g)) < len(g)]
+    if repeated:
+        raise ValueError(
+            f"label(s) {repeated[:10]} in {where} repeat a gene (sep={sep!r}); a perturbation "
+            "names each gene once: relabel those cells"
+        )
+    by_set: dict[frozenset, list[str]] = {}
+    for c, g in zip(conds.index, conds["genes"]):
+        if g:
+            by_set.setdefault(frozenset(g), []).append(c)
+    same = [v for v in by_set.values() if len(v) > 1]
+    if same:
+        fix = {x: v[0] for v in same for x in v[1:]}
+        raise ValueError(
+            f"{len(same)} perturbation(s) are spelt in more than one way in {where}: "
+            f"{same[:5]}; they would be scored as different conditions. Use one spelling: "
+            f"adata.obs[{condition_key!r}] = adata.obs[{condition_key!r}].replace({fix!r})"
+        )
+    groups = (
+        pd.DataFrame({"cell_type": ct, "condition": lab})
+        .value_counts(sort=False)
+        .rename("n_cells")
+        .reset_index()
+        .sort_values(["cell_type", "condition"], kind="stable")
+        .reset_index(drop=True)
+    )
+    is_ctl = groups["condition"] == control
+    no_ctl = sorted(set(groups["cell_type"]) - set(groups.loc[is_ctl, "cell_type"]))
+    if no_ctl:
+        raise ValueError(
+            f"no control cells ({control!r}) in cell type(s) {no_ctl}; drop those cell types "
+            "(adata[~adata.obs[cell_type_key].isin([...])].copy()) or pass control=..."
+        )
+    explicit = min_cells is not None
+    threshold = MIN_CELLS if min_cells is None else max(int(min_cells), 1)
+    small = groups[groups["n_cells"] < threshold]
+    ids = [
+        c if cell_type_key is None else f"{t}::{c}"
+        for t, c in zip(small["cell_type"], small["condition"])
+    ]
+    sizes = dict(zip(ids, map(int, small["n_cells"])))
+    small_ctl = small[small["condition"] == control]
+    if len(small_ctl):
+        raise ValueError(
+            f"no control group ({control!r}) with at least min_cells={threshold} cells "
+            f"(cells per cell type: {dict(zip(small_ctl['cell_type'], small_ctl['n_cells']))}); "
+            "a control mean of so few cells inflates every delta metric: add control cells or "
+            "lower min_cells"
+        )
+    if len(small) and not explicit:
+        raise ValueError(
+            f"{len(small)} condition group(s) have fewer than {MIN_CELLS} cells "
+            f"(n_cells: {dict(list(sizes.items())[:10])}); their mean and DE genes rest on one "
+            "cell. Drop them, or pass min_cells=2 to drop them with a warning, or min_cells=1 "
+            "to keep them"
+        )
+    if len(small):
+        warnings.warn(
+            f"dropped {len(small)} condition group(s) with fewer than min_cells={threshold} "
+            f"cells: {dict(list(sizes.items())[:10])}",
+            UserWarning,
+            stacklevel=2,
+        )
+    groups = groups[groups["n_cells"] >= threshold].reset_index(drop=True)
+    X, used = expression_matrix(adata, layer=layer, normalize=normalize)
+    return PerturbationInput(
+        X=X,
+        labels=lab,
+        cell_types=ct,
+        control=control,
+        conditions=conds,
+        groups=groups,
+        var_names=var_names,
+        obs_names=obs_names,
+        normalization=used,
+        sep=sep,
+        min_cells=threshold,
+        dropped=tuple(ids),
+        has_cell_type=cell_type_key is not None,
+    )
+
+
+def unknown_genes(genes: Iterable[str], known: Iterable[str]) -> list[str]:
+    """Sorted genes of ``genes`` that are not in ``known``."""
+    known = set(map(str, known))
+    return sorted({str(g) for g in genes} - known)
+
+
+def joined_labels(genes: Iterable[str]) -> list[str]:
+    """Genes that look like several genes joined by a separator other than ``sep``."""
+    return [g for g in genes if any(c in g for c in _JOINERS)]
+
+
+_JOINERS = ("+", "_", ",", ";", "|", "/", " ")
+
+
+def unknown_genes_message(absent: Sequence[str], *, sep: str, where: str) -> str:
+    """The message for perturbed genes found nowhere, with a ``sep=`` hint when one looks joined."""
+    joined = joined_labels(absent)
+    hint = ""
+    if joined:
+        seps = sorted({c for g in joined for c in _JOINERS if c in g})
+        hint = (
+            f" Label(s) such as {joined[:3]} look like several genes joined by {seps}, but "
+            f"sep={sep!r}: pass sep=... (e.g. sep={seps[0]!r}) if they are combinations."
+        )
+    return (
+        f"{len(absent)} perturbed gene(s) parsed from the condition labels are absent from "
+        f"{where}: {list(absent)[:10]}.{hint} Otherwise check the labels, use a table that "
+        "covers them, or pass missing='skip' or 'mean'"
+    )

@@ -48,7 +48,8 @@ def evaluate_split(
     Returns
     -------
     DataFrame with one row per (predictor, test id): ``predictor``, ``condition``, ``cell_type``,
-    ``id``, ``group``, ``fold``, ``n_train``, the metrics and ``n_missing_genes``.
+    ``id``, ``group``, ``fold``, ``n_train``, the metrics, ``n_missing_genes`` and ``fallback``
+    (``""``, or what the predictor used instead of a learnt response for that row).
     """
     if not isinstance(predictors, dict):
         predictors = {name: {"predictor": name} for name in predictors}
@@ -83,6 +84,7 @@ def evaluate_split(
             m.insert(5, "fold", k)
             m.insert(6, "n_train", len(train))
             m["n_missing_genes"] = [sum(g in model.missing_ for g in gs) for gs in te_genes]
+            m["fallback"] = model.fallback_
             rows.append(m)
             if return_predictions:
                 preds.update({(label, t): p for t, p in zip(test, pred)})

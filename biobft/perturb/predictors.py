@@ -71,7 +71,13 @@ class Predictor:
         """Predicted delta profile per perturbation (``len(perts) x n_genes``)."""
         if self.mean_delta_ is None:
             raise ValueError(f"predictor {self.name!r} is not fitted; call fit(perts, delta) first")
+        #: per predicted row: "" or what was used instead of a learnt response (reported)
+        self.fallback_: list[str] = [""] * len(perts)
         return self._predict(list(map(tuple, perts)))
+
+    def _mark_train_mean(self, ok: np.ndarray) -> None:
+        for i in np.flatnonzero(~np.asarray(ok, bool)):
+            self.fallback_[i] = "train_mean (no gene of the perturbation has a vector)"
 
     def _fit(self, perts: list[tuple[str, ...]], delta: np.ndarray) -> None:
         pass
@@ -102,7 +108,9 @@ class Additive(Predictor):
     """Sum of the single-gene deltas seen in training.
 
     A gene without a training single contributes the mean single delta (the training mean if
-    there are no singles); ``n_fallback_`` counts those genes at prediction time.
+    there are no singles); ``n_fallback_`` counts those genes at prediction time and
+    ``fallback_`` names them per predicted row (``tl.predict_perturbation`` refuses them under
+    ``missing="error"``; evaluation tables report them in the ``fallback`` column).
     """
 
     name = "additive"
@@ -123,6 +131,10 @@ class Additive(Predictor):
                 else:
                     out[i] += self.fill_
                     self.n_fallback_ += 1
+            absent = [g for g in genes if g not in self.singles_]
+            if absent:
+                what = "mean single delta" if self.singles_ else "train_mean"
+                self.fallback_[i] = f"{what} for {'+'.join(absent)} (no training single)"
         return out
 
 
@@ -163,6 +175,7 @@ class Ridge(Predictor):
         out = np.tile(self.mean_delta_, (len(perts), 1))
         if self.model_ is not None and ok.any():
             out[ok] = self.model_.predict(feats[ok])
+        self._mark_train_mean(ok & (self.model_ is not None))
         return out
 
 
@@ -187,6 +200,7 @@ class KNN(Predictor):
     def _predict(self, perts):
         feats, ok = self.embedder.transform(perts)
         out = np.tile(self.mean_delta_, (len(perts), 1))
+        self._mark_train_mean(ok & (len(self.feats_) > 0))
         if len(self.feats_) == 0 or not ok.any():
             return out
         sim = feats[ok] @ self.feats_.T
@@ -256,6 +270,7 @@ class Linear(Predictor):
             )
         pos = {str(g): i for i, g in enumerate(self.var_names)}
         absent = sorted({g for p in perts for g in p if g not in pos})
+        self._absent = sorted(set(getattr(self, "_absent", [])) | set(absent))
         if absent and self.missing == "error":
             raise KeyError(
                 f"perturbed gene(s) {absent[:10]} are absent from both the embedding table and "
@@ -279,10 +294,16 @@ class Linear(Predictor):
         right = np.linalg.solve(P[ok].T @ P[ok] + lam * np.eye(P.shape[1]), P[ok].T).T  # n x d
         self.K_ = left @ right
 
+    @property
+    def missing_(self) -> list[str]:
+        """Perturbed genes without a vector (table, or var_names row without a table)."""
+        return sorted(set(super().missing_) | set(getattr(self, "_absent", [])))
+
     def _predict(self, perts):
         P, ok = self._pert_matrix(perts, fit=False)
         out = np.tile(self.mean_delta_, (len(perts), 1))
         out[ok] += (self.G_ @ self.K_ @ P[ok].T).T
+        self._mark_train_mean(ok)
         return out
 
 
@@ -371,6 +392,7 @@ class Shrink(Predictor):
 
     def _predict(self, perts):
         base = self.model_.predict(perts)
+        self.fallback_ = list(self.model_.fallback_)
         return self.mean_delta_ + self.lambda_ * (base - self.mean_delta_)
 
 

@@ -17,13 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .conditions import (
-    check_condition_key,
-    condition_kind,
-    expression_matrix,
-    parse_condition,
-    resolve_control,
-)
+from .conditions import PerturbationInput, condition_kind, perturbation_input
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
@@ -212,11 +206,14 @@ def pseudobulk(
     sep: str = "+",
     layer: str | None = None,
     normalize: bool | Literal["auto"] = "auto",
-    min_cells: int = 1,
+    min_cells: int | None = None,
     n_top_de: int = 20,
     de_method: Literal["t-test", "scanpy"] = "t-test",
 ) -> Pseudobulk:
     """Mean expression per (cell type, condition), control means, and top DE genes.
+
+    The door :func:`~biobft.perturb.conditions.perturbation_input` plus the pure kernel
+    :func:`pseudobulk_from_input`.
 
     Parameters
     ----------
@@ -234,7 +231,8 @@ def pseudobulk(
         Which matrix to use and whether to normalise it; see
         :func:`biobft.perturb.conditions.expression_matrix`.
     min_cells
-        Groups with fewer cells are dropped.
+        ``None``: groups of fewer than 2 cells raise; a number drops smaller groups with a
+        warning (see :func:`~biobft.perturb.conditions.perturbation_input`).
     n_top_de
         Number of DE genes per perturbation (GEARS uses 20); 0 skips DE.
     de_method
@@ -245,90 +243,91 @@ def pseudobulk(
     -------
     The :class:`Pseudobulk`.
     """
-    check_condition_key(adata, condition_key)
-    if cell_type_key is not None:
-        check_condition_key(adata, cell_type_key, what="cell_type_key")
-    labels = adata.obs[condition_key].astype(str).to_numpy()
-    control = resolve_control(labels, control, condition_key=condition_key)
-    X, used = expression_matrix(adata, layer=layer, normalize=normalize)
-    if sparse.issparse(X):
-        X = sparse.csr_matrix(X)
-    cts = (
-        np.full(len(labels), "all", dtype=object)
-        if cell_type_key is None
-        else adata.obs[cell_type_key].astype(str).to_numpy()
+    inp = perturbation_input(
+        adata,
+        condition_key=condition_key,
+        control=control,
+        cell_type_key=cell_type_key,
+        sep=sep,
+        layer=layer,
+        normalize=normalize,
+        min_cells=min_cells,
     )
-    keys = pd.MultiIndex.from_arrays([cts, labels], names=["cell_type", "condition"])
-    codes, uniques = pd.factorize(keys, sort=True)
-    counts = np.bincount(codes, minlength=len(uniques))
-    keep = counts >= max(min_cells, 1)
-    remap = np.full(len(uniques), -1)
-    remap[keep] = np.arange(int(keep.sum()))
-    codes = remap[codes]
-    uniques = uniques[keep]
-    counts = counts[keep]
-    means, sq = group_means(X, codes, len(uniques), squares=True)
-    ct_vals = uniques.get_level_values(0).astype(str)
-    cond_vals = uniques.get_level_values(1).astype(str)
-    genes = [parse_condition(c, control=control, sep=sep) for c in cond_vals]
-    ids = [row_id(c, None if cell_type_key is None else t) for t, c in zip(ct_vals, cond_vals)]
+    return pseudobulk_from_input(inp, n_top_de=n_top_de, de_method=de_method)
+
+
+def pseudobulk_from_input(
+    inp: PerturbationInput,
+    *,
+    n_top_de: int = 20,
+    de_method: Literal["t-test", "scanpy"] = "t-test",
+) -> Pseudobulk:
+    """The pseudobulk kernel on a validated :class:`~biobft.perturb.conditions.PerturbationInput`.
+
+    Parameters
+    ----------
+    inp
+        What :func:`~biobft.perturb.conditions.perturbation_input` returned.
+    n_top_de, de_method
+        See :func:`pseudobulk`.
+
+    Returns
+    -------
+    The :class:`Pseudobulk` of the kept groups of ``inp``.
+    """
+    if de_method not in ("t-test", "scanpy"):
+        raise ValueError(f"de_method must be 't-test' or 'scanpy'; got {de_method!r}")
+    X = inp.X
+    control = inp.control
+    groups = inp.groups
+    keys = pd.MultiIndex.from_frame(groups[["cell_type", "condition"]])
+    codes = keys.get_indexer(pd.MultiIndex.from_arrays([inp.cell_types, inp.labels]))
+    means, sq = group_means(X, codes, len(groups), squares=True)
+    ct_vals = groups["cell_type"].astype(str).to_numpy()
+    cond_vals = groups["condition"].astype(str).to_numpy()
+    genes = [inp.conditions.at[c, "genes"] for c in cond_vals]
+    ids = [row_id(c, t if inp.has_cell_type else None) for t, c in zip(ct_vals, cond_vals)]
     obs = pd.DataFrame(
         {
             "condition": cond_vals,
-            "cell_type": ct_vals if cell_type_key is not None else ["all"] * len(ids),
-            "n_cells": counts,
+            "cell_type": ct_vals,
+            "n_cells": groups["n_cells"].to_numpy(),
             "genes": genes,
             "kind": [condition_kind(g) for g in genes],
             "is_control": [c == control for c in cond_vals],
         },
         index=pd.Index(ids, name="id"),
     )
-    if not obs["is_control"].any():
-        raise ValueError(
-            f"no control group ({control!r}) with at least min_cells={min_cells} cells; "
-            "lower min_cells"
-        )
-    missing_ctl = sorted(set(obs["cell_type"]) - set(obs.loc[obs["is_control"], "cell_type"]))
-    if missing_ctl:
-        raise ValueError(
-            f"no control cells ({control!r}) in cell type(s) {missing_ctl} after filtering "
-            f"(min_cells={min_cells}); drop those cell types or lower min_cells"
-        )
     pb = Pseudobulk(
         X=means,
         obs=obs,
-        var_names=pd.Index(adata.var_names.astype(str)),
+        var_names=inp.var_names,
         control=control,
-        sep=sep,
+        sep=inp.sep,
         sq=sq,
-        normalization=used,
+        normalization=inp.normalization,
     )
     if n_top_de:
         if de_method == "t-test":
             pb.compute_de(n_top=n_top_de)
-        elif de_method == "scanpy":
-            pb.de = _scanpy_de(adata, X, pb, condition_key, cell_type_key, n_top_de)
         else:
-            raise ValueError(f"de_method must be 't-test' or 'scanpy'; got {de_method!r}")
+            pb.de = _scanpy_de(inp, pb, n_top_de)
     return pb
 
 
-def _scanpy_de(adata, X, pb: Pseudobulk, condition_key, cell_type_key, n_top) -> dict:
+def _scanpy_de(inp: PerturbationInput, pb: Pseudobulk, n_top: int) -> dict:
     import anndata as ad
     import scanpy as sc
 
     out: dict[str, np.ndarray] = {}
     gene_pos = {g: i for i, g in enumerate(pb.var_names)}
+    cond = inp.labels
     for ct in pd.unique(pb.obs["cell_type"]):
-        mask = np.ones(adata.n_obs, bool)
-        if cell_type_key is not None:
-            mask = adata.obs[cell_type_key].astype(str).to_numpy() == ct
         sub = pb.obs[pb.obs["cell_type"] == ct]
         groups = list(sub["condition"])
-        cond = adata.obs[condition_key].astype(str).to_numpy()
-        mask &= np.isin(cond, groups)
-        obs = pd.DataFrame({"g": pd.Categorical(cond[mask])}, index=adata.obs_names[mask])
-        tmp = ad.AnnData(X[mask], obs=obs)
+        mask = (inp.cell_types == ct) & np.isin(cond, groups)
+        obs = pd.DataFrame({"g": pd.Categorical(cond[mask])}, index=inp.obs_names[mask])
+        tmp = ad.AnnData(inp.X[mask], obs=obs)
         tmp.var_names = pb.var_names
         with warnings.catch_warnings():  # scanpy's own fragmented-frame warning
             warnings.simplefilter("ignore", pd.errors.PerformanceWarning)

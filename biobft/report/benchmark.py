@@ -29,7 +29,7 @@ from .._paths import atomic_path
 logger = logging.getLogger(__name__)
 
 #: Metrics summarised per predictor in the report (means over held-out conditions).
-PERTURB_SUMMARY = ("pearson_delta", "pearson_delta_de", "rmse", "mse_de", "direction_error_de")
+PERTURB_SUMMARY = ("pearson_delta", "pearson_delta_de", "rmse", "mse_de", "frac_wrong_direction_de")
 
 
 @dataclass
@@ -48,7 +48,7 @@ class BenchmarkResult:
         if self.perturbation is None or self.perturbation.empty:
             return pd.DataFrame()
         df = self.perturbation
-        cols = [c for c in PERTURB_SUMMARY if c in df.columns]
+        cols = list(PERTURB_SUMMARY)  # an unknown name raises KeyError, never a silent drop
         out = df.groupby(["group", "predictor"], observed=True)[cols].mean()
         out["n_conditions"] = df.groupby(["group", "predictor"], observed=True).size()
         return out

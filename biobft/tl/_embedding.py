@@ -56,15 +56,19 @@ def gene_embedding(
     Raises
     ------
     ValueError
-        Unknown ``missing`` policy, or no ``var_name`` has a vector.
+        Unknown ``missing`` policy, duplicated ``var_names``, or no ``var_name`` has a vector.
+    TypeError
+        ``adata`` is not an AnnData, or ``table`` is not a real-valued DataFrame.
     KeyError
         ``missing="error"`` and some genes have no vector.
     """
+    from .._input import check_adata, var_index
     from ..embed.table import table_metadata, validate_table
 
+    check_adata(adata)
     if missing not in MISSING_POLICIES:
         raise ValueError(f"unknown missing policy {missing!r}; choose one of {MISSING_POLICIES}")
-    genes = [str(g) for g in adata.var_names]
+    genes = list(var_index(adata))
     if table is None:
         from ..embed.genes import embed_genes
 
@@ -150,18 +154,21 @@ def cell_embedding(
     KeyError
         ``varm_key`` or ``layer`` not found.
     ValueError
-        Negative weights, or no gene has a vector.
+        Negative weights, NaN/inf in the expression, backed data, or no gene has a vector.
+    TypeError
+        ``adata`` is not an AnnData or the expression is not numeric.
     """
     import scipy.sparse as sp
 
+    from .._input import check_adata, matrix
+
+    check_adata(adata)
     if varm_key not in adata.varm:
         raise KeyError(
             f"adata.varm has no {varm_key!r} (keys: {list(adata.varm.keys())}); run "
             f"biobft.tl.gene_embedding(adata, key_added={varm_key!r}) first"
         )
-    if layer is not None and layer not in adata.layers:
-        raise KeyError(f"adata.layers has no {layer!r} (layers: {list(adata.layers.keys())})")
-    expr = adata.X if layer is None else adata.layers[layer]
+    expr = matrix(adata, layer=layer)  # KeyError, backed, dtype and NaN/inf checks
     vecs = np.asarray(adata.varm[varm_key], dtype=np.float32)
     present = np.isfinite(vecs).all(axis=1) & (np.abs(vecs).sum(axis=1) > 0)
     if not present.any():

@@ -11,14 +11,15 @@ import numpy as np
 import pandas as pd
 
 from ..perturb.conditions import (
-    check_condition_key,
-    expression_matrix,
+    joined_labels,
     parse_condition,
-    resolve_control,
+    perturbation_input,
+    unknown_genes,
+    unknown_genes_message,
 )
 from ..perturb.evaluate import evaluate_split
 from ..perturb.predictors import PREDICTORS, get_predictor
-from ..perturb.pseudobulk import Pseudobulk, pseudobulk
+from ..perturb.pseudobulk import Pseudobulk, pseudobulk_from_input, row_id
 from ..perturb.splits import Split, resolve_split
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,20 +42,38 @@ def _embedding_meta(embedding: pd.DataFrame | None) -> dict[str, Any]:
     return dict(embedding.attrs.get("biobft", {}))
 
 
-def _check_genes(pb: Pseudobulk, genes: set[str], embedding, missing: str) -> None:
-    """Perturbed genes absent from both the table and var_names are an error under 'error'."""
-    if missing != "error":
-        return
+def _check_genes(
+    pb: Pseudobulk, genes: set[str], embedding, missing: str, *, uses_genes: bool = True
+) -> list[str]:
+    """Perturbed genes in neither the table nor var_names, checked for every predictor set.
+
+    Under ``missing="error"`` they raise when a predictor embeds genes, and, whichever predictors
+    were asked for, when one looks like several genes joined by another separator (``A_B`` with
+    ``sep="+"``, with a ``sep=`` hint). Otherwise they are returned (recorded in the result's
+    ``attrs``), and joined-looking ones warn.
+    """
     known = set(pb.var_names)
+    where = "adata.var_names (and no embedding table was given)"
     if embedding is not None:
         known |= set(map(str, embedding.index))
-    absent = sorted(g for g in genes if g not in known)
-    if absent:
-        raise ValueError(
-            f"{len(absent)} perturbed gene(s) absent from both the embedding table and "
-            f"adata.var_names: {absent[:10]}; check the condition labels and sep=..., use a table "
-            "that covers them, or pass missing='skip' or 'mean'"
-        )
+        where = "both the embedding table and adata.var_names"
+    absent = unknown_genes(genes, known)
+    if not absent:
+        return []
+    msg = unknown_genes_message(absent, sep=pb.sep, where=where)
+    joined = joined_labels(absent)
+    if missing == "error" and (uses_genes or joined):
+        raise ValueError(msg)
+    if joined:
+        warnings.warn(msg, UserWarning, stacklevel=3)
+    return absent
+
+
+def _check_table_type(embedding) -> None:
+    if embedding is not None:
+        from ..embed.table import validate_table
+
+        validate_table(embedding)
 
 
 def predict_perturbation(
@@ -70,7 +89,7 @@ def predict_perturbation(
     layer: str | None = None,
     normalize: bool | Literal["auto"] = "auto",
     missing: Literal["error", "skip", "mean"] = "error",
-    min_cells: int = 1,
+    min_cells: int | None = None,
     predictor_params: dict[str, Any] | None = None,
 ) -> AnnData:
     """Predict expression profiles of (unseen) perturbations from all perturbations in ``adata``.
@@ -100,7 +119,9 @@ def predict_perturbation(
     missing
         Policy for perturbed genes missing from the embedding: ``error``, ``skip`` or ``mean``.
     min_cells
-        Conditions with fewer cells are not used for training.
+        ``None`` (default): a (cell type, condition) group of fewer than 2 cells, control
+        included, raises; a number drops smaller perturbation groups with a warning (``1``
+        keeps one-cell groups). ``obs["n_cells"]`` reports the cells behind each row.
     predictor_params
         Extra keyword arguments for the predictor.
 
@@ -108,16 +129,29 @@ def predict_perturbation(
     -------
     AnnData of predicted log-normalised profiles: ``obs`` has ``perturbation``, ``cell_type``,
     ``predictor``, ``n_train``, ``observed`` (whether ``adata`` measured it), ``embedding_model``,
-    ``embedding_source`` and ``n_missing_genes``; ``uns["biobft_perturbation"]`` the parameters.
+    ``embedding_source``, ``n_missing_genes``, ``fallback`` (``""`` or what was predicted
+    instead of a learnt response, e.g. the mean single delta for a gene without a training
+    single; refused under ``missing="error"``), ``n_cells`` (cells measured for it, 0 if
+    unseen) and ``n_cells_control``; ``uns["biobft_perturbation"]`` the parameters.
+
+    Raises
+    ------
+    TypeError, KeyError, ValueError
+        From the input door :func:`biobft.perturb.conditions.perturbation_input` (bad AnnData,
+        labels, groups) and the table check; perturbed genes found nowhere or a fallback under
+        ``missing="error"``.
     """
     import anndata as ad
 
+    if isinstance(perturbations, str):
+        perturbations = [perturbations]
     perturbations = [str(p) for p in perturbations]
     if not perturbations:
         raise ValueError("perturbations is empty; pass the condition labels to predict")
     if predictor not in PREDICTORS:
         raise ValueError(f"unknown predictor {predictor!r}; choose from {list(PREDICTORS)}")
-    pb = pseudobulk(
+    _check_table_type(embedding)
+    inp = perturbation_input(
         adata,
         condition_key=condition_key,
         control=control,
@@ -126,12 +160,22 @@ def predict_perturbation(
         layer=layer,
         normalize=normalize,
         min_cells=min_cells,
-        n_top_de=0,
-        de_method="t-test",
     )
+    pb = pseudobulk_from_input(inp, n_top_de=0)
     req = {p: parse_condition(p, control=pb.control, sep=sep) for p in perturbations}
-    if predictor in _USES_GENES:
-        _check_genes(pb, {g for gs in req.values() for g in gs}, embedding, missing)
+    empty = [p for p, g in req.items() if not g]
+    if empty:
+        raise ValueError(
+            f"perturbation(s) {empty[:10]} name no gene (control label {pb.control!r}, "
+            f"sep={sep!r}); pass perturbed genes such as {pb.perturbations()[:3]}"
+        )
+    _check_genes(
+        pb,
+        {g for gs in req.values() for g in gs},
+        embedding,
+        missing,
+        uses_genes=predictor in _USES_GENES,
+    )
     meta = _embedding_meta(embedding)
     X, rows = [], []
     for ct in pd.unique(pb.obs["cell_type"]):
@@ -150,7 +194,17 @@ def predict_perturbation(
         ctrl = sub.X[sub.obs.index.get_loc(sub.obs.index[sub.obs["is_control"]][0])]
         delta = model.predict(list(req.values()))
         observed = set(sub.obs["condition"])
-        for p, genes, d in zip(perturbations, req.values(), delta):
+        fallback = getattr(model, "fallback_", None) or [""] * len(perturbations)
+        used_fallback = [p for p, f in zip(perturbations, fallback) if f]
+        if used_fallback and missing == "error":
+            raise KeyError(
+                f"{predictor} has no learnt response for perturbation(s) {used_fallback[:10]} "
+                f"in cell type {ct!r} ({[f for f in fallback if f][:3]}); pass missing='mean' "
+                "or 'skip' to accept the fallback (reported per row in obs['fallback']), or "
+                "predict with another predictor"
+            )
+        n_ctl = int(sub.obs.loc[sub.obs["is_control"], "n_cells"].iloc[0])
+        for p, genes, d, fb in zip(perturbations, req.values(), delta, fallback):
             X.append(ctrl + d)
             rows.append(
                 {
@@ -162,6 +216,11 @@ def predict_perturbation(
                     "embedding_model": str(meta.get("model", "")),
                     "embedding_source": str(meta.get("source", "")),
                     "n_missing_genes": sum(g in model.missing_ for g in genes),
+                    "fallback": fb,
+                    "n_cells": int(
+                        sub.obs["n_cells"].get(row_id(p, ct if cell_type_key else None), 0)
+                    ),
+                    "n_cells_control": n_ctl,
                 }
             )
     obs = pd.DataFrame(rows)
@@ -198,7 +257,7 @@ def evaluate_perturbation(
     layer: str | None = None,
     normalize: bool | Literal["auto"] = "auto",
     missing: Literal["error", "skip", "mean"] = "error",
-    min_cells: int = 1,
+    min_cells: int | None = None,
     n_top_de: int = 20,
     de_method: Literal["t-test", "scanpy"] = "t-test",
     metrics: Sequence[str] | None = None,
@@ -227,7 +286,10 @@ def evaluate_perturbation(
     missing
         Policy for perturbed genes missing from the embedding.
     min_cells
-        Conditions with fewer cells are dropped before splitting.
+        ``None`` (default): a (cell type, condition) group of fewer than 2 cells, control
+        included, raises; a number drops smaller perturbation groups with a warning before
+        splitting (``1`` keeps one-cell groups). ``n_cells`` / ``n_cells_control`` columns
+        report the cells behind each row.
     n_top_de, de_method
         Top DE genes per condition against control (GEARS: 20, t-test, ranked by ``|score|``).
     metrics
@@ -237,13 +299,13 @@ def evaluate_perturbation(
     -------
     One row per (predictor, held-out condition): ``predictor``, ``condition``, ``cell_type``,
     ``id``, ``group`` (``single``, ``double_seen0/1/2``, ...), ``fold``, ``n_train``,
-    ``pearson_delta`` and the other metrics, ``n_missing_genes``. ``df.attrs["biobft"]`` records
+    ``pearson_delta`` and the other metrics, ``n_missing_genes``, ``fallback`` (what a predictor
+    used instead of a learnt response for that row, e.g. additive's mean single delta for a
+    held-out single), ``n_cells`` and ``n_cells_control``. ``df.attrs["biobft"]`` records
     the normalisation used, the control label, the split and the embedding provenance.
     """
-    check_condition_key(adata, condition_key)
-    labels = adata.obs[condition_key]
-    control = resolve_control(labels.astype(str), control, condition_key=condition_key)
-    pb = pseudobulk(
+    _check_table_type(embedding)
+    inp = perturbation_input(
         adata,
         condition_key=condition_key,
         control=control,
@@ -252,9 +314,9 @@ def evaluate_perturbation(
         layer=layer,
         normalize=normalize,
         min_cells=min_cells,
-        n_top_de=n_top_de,
-        de_method=de_method,
     )
+    pb = pseudobulk_from_input(inp, n_top_de=n_top_de, de_method=de_method)
+    labels = adata.obs[condition_key]
     if predictors is None:
         pert_genes = {g for gs in pb.obs["genes"] for g in gs}
         in_var = pert_genes <= set(pb.var_names)
@@ -269,11 +331,19 @@ def evaluate_perturbation(
         _check_zero_cells(split, pb, labels, min_cells)
     split = resolve_split(split, pb)
     used = {t for f in split.folds for part in ("train", "test") for t in f[part]}
-    if _predictor_names(predictors) & _USES_GENES:
-        _check_genes(pb, {g for t in used for g in pb.obs.at[t, "genes"]}, embedding, missing)
+    unknown = _check_genes(
+        pb,
+        {g for t in used for g in pb.obs.at[t, "genes"]},
+        embedding,
+        missing,
+        uses_genes=bool(_predictor_names(predictors) & _USES_GENES),
+    )
     table = evaluate_split(
         pb, split, predictors, embedding=embedding, missing=missing, metrics=metrics
     )
+    if len(table):
+        table["n_cells"] = pb.obs.loc[table["id"], "n_cells"].to_numpy()
+        table["n_cells_control"] = [pb.obs["n_cells"].iloc[pb.control_row(i)] for i in table["id"]]
     table.attrs["biobft"] = {
         "normalization": pb.normalization,
         "control": pb.control,
@@ -281,12 +351,15 @@ def evaluate_perturbation(
         "split_params": split.params,
         "n_folds": len(split),
         "n_top_de": n_top_de,
+        "min_cells": inp.min_cells,
+        "dropped": list(inp.dropped),
+        "unknown_genes": unknown,
         "embedding": _embedding_meta(embedding),
     }
     return table
 
 
-def _check_zero_cells(split, pb: Pseudobulk, labels: pd.Series, min_cells: int) -> None:
+def _check_zero_cells(split, pb: Pseudobulk, labels: pd.Series, min_cells: int | None) -> None:
     """A split id whose condition is a known label (or category) without cells after filtering."""
     if not isinstance(split, Split):
         split = Split.load(split)
@@ -341,20 +414,20 @@ def rank_genes(
     import anndata as ad
     import scanpy as sc
 
-    check_condition_key(adata, condition_key)
-    labels = adata.obs[condition_key].astype(str)
-    control = resolve_control(labels, control, condition_key=condition_key)
-    X, used = expression_matrix(adata, layer=layer, normalize=normalize)
-    counts = labels.value_counts()
-    if (counts < 2).any():
+    inp = perturbation_input(
+        adata, condition_key=condition_key, control=control, layer=layer, normalize=normalize
+    )
+    control, used = inp.control, inp.normalization
+    if len(inp.conditions) < 2:
         raise ValueError(
-            f"condition(s) {list(counts.index[counts < 2])[:10]} have fewer than 2 cells; "
-            "rank_genes_groups needs 2 per group: drop them first"
+            f"adata.obs[{condition_key!r}] has only the control label {control!r} "
+            f"({adata.n_obs} cells): there is no perturbation to rank genes for; pass data "
+            "with perturbed cells or the right condition_key"
         )
     tmp = ad.AnnData(
-        X, obs=pd.DataFrame({"g": pd.Categorical(labels.to_numpy())}, index=adata.obs_names)
+        inp.X, obs=pd.DataFrame({"g": pd.Categorical(inp.labels)}, index=inp.obs_names)
     )
-    tmp.var_names = adata.var_names
+    tmp.var_names = inp.var_names
     with warnings.catch_warnings():  # scanpy's own fragmented-frame warning
         warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
         sc.tl.rank_genes_groups(

@@ -168,10 +168,64 @@ def _chat_spans(messages: list[dict], tokenizer) -> tuple[str, list[tuple[int, i
     return full, spans
 
 
+def _close_turns(
+    text: str, spans: list[tuple[int, int]], messages: list[dict], tokenizer
+) -> tuple[str, list[tuple[int, int]]]:
+    """Make every assistant span end with a stop token the model is trained on.
+
+    A span is closed when the template renders something after the assistant content inside the
+    turn (ChatML ``<|im_end|>``, Llama-3 ``<|eot_id|>``, ...). A template whose assistant turn is
+    only closed by the next role marker leaves the model without a trained stop token: EOS is
+    appended to such turns (as the no-template path does) with a warning, or, without an EOS
+    token, a warning says why the model cannot learn to stop.
+    """
+    contents = [str(m["content"]) for m in messages if m["role"] == "assistant"]
+    eos = tokenizer.eos_token or ""
+    out, new_spans, last, shift, unclosed = [], [], 0, 0, 0
+    for (lo, hi), content in zip(spans, contents):
+        turn = text[lo:hi]
+        body = content.strip()
+        at = turn.rfind(body) if body else -1
+        closed = at < 0 or bool(turn[at + len(body) :].strip())
+        out.append(text[last:hi])
+        last = hi
+        if closed or not eos:
+            unclosed += not closed
+            new_spans.append((lo + shift, hi + shift))
+            continue
+        unclosed += 1
+        out.append(eos)
+        new_spans.append((lo + shift, hi + shift + len(eos)))
+        shift += len(eos)
+    out.append(text[last:])
+    if unclosed:
+        import warnings
+
+        if eos:
+            msg = (
+                f"the chat template does not close the assistant turn with an end-of-turn "
+                f"token, so the model would never learn to stop; appended eos_token {eos!r} "
+                "to each assistant turn (pass use_chat_template=False for the plain format)"
+            )
+        else:
+            msg = (
+                "the chat template does not close the assistant turn and the tokenizer has no "
+                "eos_token, so the model cannot learn to stop: set tokenizer.eos_token (or "
+                "use a template that ends the assistant turn with an end-of-turn token)"
+            )
+        warnings.warn(msg, UserWarning, stacklevel=3)
+    return "".join(out), new_spans
+
+
 def tokenize_example(
     rec: Mapping[str, Any], tokenizer, *, max_length: int = 512, use_chat_template: bool = True
 ) -> tuple[dict[str, list[int]] | None, bool]:
     """Tokenise one record with response-only labels.
+
+    Every template / tokenizer combination either trains a stop token or warns why it cannot:
+    a chat template that does not close the assistant turn with an end-of-turn token gets the
+    EOS token appended to each assistant turn (with a :class:`UserWarning`); a tokenizer without
+    an EOS token warns.
 
     Returns
     -------
@@ -183,7 +237,9 @@ def tokenize_example(
     """
     chat = use_chat_template and getattr(tokenizer, "chat_template", None)
     if chat:
-        text, spans = _chat_spans(_as_messages(rec), tokenizer)
+        messages = _as_messages(rec)
+        text, spans = _chat_spans(messages, tokenizer)
+        text, spans = _close_turns(text, spans, messages, tokenizer)
         add_special = False
     else:
         if "messages" in rec:
@@ -195,6 +251,15 @@ def tokenize_example(
             prompt, response = rec["prompt"], rec["response"]
         sep = "" if not prompt or prompt[-1].isspace() else "\n"
         head = prompt + sep
+        if not tokenizer.eos_token:
+            import warnings
+
+            warnings.warn(
+                "the tokenizer has no eos_token, so the model cannot learn to stop; set "
+                "tokenizer.eos_token before building the training data",
+                UserWarning,
+                stacklevel=2,
+            )
         text = head + response + (tokenizer.eos_token or "")
         spans = [(len(head), len(text))]
         add_special = True

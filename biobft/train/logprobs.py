@@ -120,6 +120,21 @@ def _check_inputs(logits: torch.Tensor, labels: torch.Tensor) -> None:
         )
     if not logits.is_floating_point():
         raise TypeError(f"logits must be a floating point tensor, got dtype {logits.dtype}")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise TypeError(
+            f"labels must be an integer tensor of token ids (-100 = ignored), got dtype "
+            f"{labels.dtype}; pass labels.long()"
+        )
+    vocab = logits.shape[-1]
+    bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= vocab))
+    if bad.any():
+        pos = [tuple(map(int, p)) for p in bad.nonzero()[:5].tolist()]
+        raise ValueError(
+            f"{int(bad.sum())} label(s) are neither -100 (ignored) nor a token id in "
+            f"[0, {vocab}) (e.g. value {int(labels[bad][0])} at [batch, position] {pos}); "
+            "labels must be input ids with prompt/padding positions set to -100 -- check the "
+            "tokenizer matches the model (len(tokenizer) <= vocab size)"
+        )
 
 
 def _chunk_rows(vocab: int, chunk_size: int | None) -> int:

@@ -136,3 +136,72 @@ def test_bare_model_uses_tokenizer_of_its_folder(tiny_lm, tiny_lm_dir):
     model.name_or_path = "not/a/folder"
     with pytest.raises(TypeError, match=r"has no tokenizer.*pass \(model, tokenizer\)"):
         encode(LM_TEXTS, model=model)
+
+
+@pytest.mark.parametrize(
+    ("texts", "match"),
+    [
+        (["a gene", "", "b"], r"1 text\(s\) empty or whitespace-only at position\(s\) \[1\]"),
+        (["a", " \t\n", "  "], r"2 text\(s\) empty or whitespace-only at position\(s\) \[1, 2\]"),
+        (["a", "b\x00c"], r"1 text\(s\) with control characters at position\(s\) \[1\]"),
+        (["a", "\u200b"], r"1 text\(s\) that tokenize to zero tokens at position\(s\) \[1\]"),
+    ],
+)
+def test_degenerate_texts_named_on_every_path(minilm, tiny_lm, texts, match):
+    """Issue 12: the sentence-transformers and causal-LM paths refuse the same texts alike."""
+    with pytest.raises(ValueError, match=match):
+        encode(texts, model=minilm)
+    if "zero tokens" not in match:  # the tiny word-level LM maps any word to <unk>
+        with pytest.raises(ValueError, match=match):
+            encode(texts, model=tiny_lm, pooling="mean")
+
+
+def test_encoder_options_checked_before_loading(minilm, tiny_lm, monkeypatch):
+    """Issue 12 case 13: max_length / layer errors say what is allowed; no model is loaded."""
+    calls = []
+    monkeypatch.setattr(encode_mod, "resolve_encoder", lambda *a, **k: calls.append(1))
+    for bad in (-5, 0, 2.5, True):
+        with pytest.raises(ValueError, match=r"max_length must be a positive integer"):
+            encode(["a"], model="minilm", max_length=bad)
+    with pytest.raises(ValueError, match="layer must be an integer"):
+        encode(["a"], model="minilm", layer="last")
+    assert calls == []
+    monkeypatch.undo()
+    n = tiny_lm[0].config.num_hidden_layers
+    with pytest.raises(ValueError, match=rf"layer=99 does not exist: the model has {n} hidden"):
+        encode(["a"], model=tiny_lm, layer=99, pooling="mean")
+    with pytest.raises(ValueError, match=r"layer=-4 does not exist"):
+        encode(["a"], model=tiny_lm, layer=-(n + 2), pooling="mean")
+    assert encode(["a"], model=tiny_lm, layer=-(n + 1), pooling="mean").shape[0] == 1
+
+
+def test_long_texts_truncation_is_logged(minilm, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="biobft.embed.encoding"):
+        encode(["gene " * 50, "short"], model=minilm, max_length=8)
+    assert "1 of 2 text(s) reach max_length=8 tokens (truncated)" in caplog.text
+
+
+def test_corrupt_config_json_is_named(tiny_lm_dir):
+    (tiny_lm_dir / "config.json").write_text("{ not json")
+    with pytest.raises(ValueError, match=r"config\.json' is not (a )?valid JSON"):
+        encode(["a"], model=str(tiny_lm_dir))
+
+
+def test_degenerate_texts_masked_lm_path(tiny_lm):
+    """The masked-LM ("hf") path refuses the same degenerate texts as the other paths."""
+    from transformers import BertConfig, BertModel
+
+    _, tok = tiny_lm
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=1,
+                     num_attention_heads=2, intermediate_size=32)  # fmt: skip
+    torch.manual_seed(0)
+    bert = BertModel(cfg).eval()
+    assert encode(["gene", "protein"], model=(bert, tok)).shape == (2, 16)
+    with pytest.raises(ValueError, match=r"empty or whitespace-only at position\(s\) \[1\]"):
+        encode(["gene", " "], model=(bert, tok))
+    with pytest.raises(ValueError, match=r"control characters at position\(s\) \[0\]"):
+        encode(["ge\x1bne"], model=(bert, tok))
+    with pytest.raises(ValueError, match="layer=5 does not exist: the model has 1 hidden"):
+        encode(["gene"], model=(bert, tok), layer=5)

@@ -112,3 +112,19 @@ def test_refseq_genes_with_minilm(data_mirror, cache_root):
     unit = table.to_numpy() / np.linalg.norm(table.to_numpy(), axis=1, keepdims=True)
     sims = unit @ probe[0]
     assert sims[0] > sims[2]
+
+
+def test_degenerate_texts_named_by_gene(tiny_lm, texts, cache_root):
+    """Issue 12: empty texts are a reported drop; control characters are named by gene."""
+    empty = texts.copy()
+    empty["G2"] = "   "
+    table = embed_genes(source=empty, model=tiny_lm, model_id="tiny")
+    assert "G2" not in table.index and "G2" in table_metadata(table)["missing"]
+    ctl = texts.copy()
+    ctl["G4"] = "gene\x07encodes"
+    with pytest.raises(ValueError, match=r"control characters for gene\(s\) \['G4'\]"):
+        embed_genes(source=ctl, model=tiny_lm, model_id="tiny")
+    with pytest.raises(
+        ValueError, match=r"max_length must be a positive integer \(tokens\); got -5"
+    ):
+        embed_genes(source=texts, model=tiny_lm, max_length=-5)

@@ -99,3 +99,17 @@ def test_packaged_smollm2_converts_once_and_reloads(tmp_path, monkeypatch):
     lm2, _ = load_causal_lm("smollm2-135m", device="cpu")  # second call: cached folder
     with torch.no_grad():
         torch.testing.assert_close(lm2(**ids).logits[0, -1], logits)
+
+
+def test_corrupt_json_named_before_loading(tiny_lm_dir):
+    """Issue 12 case 13: a corrupt config.json / tokenizer_config.json is named before loading."""
+    from biobft.models.loading import check_model_folder, load_causal_lm
+
+    assert check_model_folder(tiny_lm_dir) == tiny_lm_dir
+    (tiny_lm_dir / "tokenizer_config.json").write_text('{"a": 1,')
+    with pytest.raises(ValueError, match=r"tokenizer_config\.json' is not valid JSON.*line 1"):
+        load_causal_lm(tiny_lm_dir)
+    (tiny_lm_dir / "tokenizer_config.json").write_text("{}")
+    (tiny_lm_dir / "config.json").write_bytes(b"\xff\xfe garbage")
+    with pytest.raises(ValueError, match=r"config\.json' is not valid JSON"):
+        load_causal_lm(tiny_lm_dir)

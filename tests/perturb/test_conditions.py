@@ -98,3 +98,25 @@ def test_expression_matrix_bad_values():
     X[0, 0] = -1.0
     with pytest.raises(ValueError, match="negative values, so it is not raw counts"):
         expression_matrix(ad.AnnData(X), normalize=True)
+
+
+def test_perturbation_input_groups_and_kernel_equal_numpy():
+    """The door returns n_cells per group; the kernel's means equal a numpy groupby."""
+    from biobft.perturb.conditions import perturbation_input
+    from biobft.perturb.pseudobulk import pseudobulk_from_input
+
+    rng = np.random.default_rng(0)
+    labels = ["ctrl"] * 4 + ["A"] * 3 + ["B+ctrl"] * 2 + ["A+B"] * 3
+    cts = ["x", "y"] * 6
+    X = rng.normal(size=(12, 3))
+    a = ad.AnnData(X, obs=pd.DataFrame({"c": labels, "t": cts}, index=[f"c{i}" for i in range(12)]))
+    a.var_names = ["A", "B", "C"]
+    inp = perturbation_input(a, condition_key="c", cell_type_key="t", normalize=False, min_cells=1)
+    assert inp.control == "ctrl"
+    counts = pd.DataFrame({"t": cts, "c": labels}).value_counts()
+    assert {(t, c): n for t, c, n in inp.groups.itertuples(index=False)} == counts.to_dict()
+    assert dict(zip(inp.conditions.index, inp.conditions["genes"]))["B+ctrl"] == ("B",)
+    pb = pseudobulk_from_input(inp, n_top_de=0)
+    for rid, (t, c) in zip(pb.ids, zip(pb.obs["cell_type"], pb.obs["condition"])):
+        mask = (np.array(cts) == t) & (np.array(labels) == c)
+        np.testing.assert_allclose(pb.X[pb.ids.index(rid)], X[mask].mean(0))

@@ -84,5 +84,6 @@ def test_pseudobulk_errors():
         pseudobulk(adata, condition_key="c", control="ctrl", cell_type_key="t")
     with pytest.raises(KeyError, match="pass cell_type_key"):
         pseudobulk(adata, condition_key="c", control="ctrl", cell_type_key="celltype")
-    pb = pseudobulk(adata, condition_key="c", control="ctrl", min_cells=2, n_top_de=0)
+    with pytest.warns(UserWarning, match=r"dropped 1 condition group\(s\).*'B': 1"):
+        pb = pseudobulk(adata, condition_key="c", control="ctrl", min_cells=2, n_top_de=0)
     assert pb.ids == ["A", "ctrl"]

@@ -79,3 +79,24 @@ def test_cli_benchmark_cached_rerun(genes, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "train_mean" in printed and "report:" in printed
     assert (out / "report.md").is_file()
+
+
+def test_perturbation_summary_metric_names_exist():
+    """Issue 12 case 7: every summarised metric is one that evaluate_perturbation computes."""
+    import pandas as pd
+
+    from biobft.perturb.metrics import METRICS
+    from biobft.report.benchmark import PERTURB_SUMMARY, BenchmarkResult
+
+    assert set(PERTURB_SUMMARY) <= set(METRICS)
+    df = pd.DataFrame({"group": ["single"] * 2, "predictor": ["a", "b"]})
+    for m in PERTURB_SUMMARY:
+        df[m] = [0.25, 0.75]
+    res = BenchmarkResult(config={}, embedding={}, perturbation=df)
+    out = res.perturbation_summary()
+    assert "frac_wrong_direction_de" in out.columns
+    assert out.loc[("single", "b"), "frac_wrong_direction_de"] == 0.75
+    with pytest.raises(KeyError, match="frac_wrong_direction_de"):  # never a silent drop
+        BenchmarkResult(
+            config={}, embedding={}, perturbation=df.drop(columns="frac_wrong_direction_de")
+        ).perturbation_summary()

@@ -187,9 +187,10 @@ def test_real_gears_format(data_mirror):
 
     adata = norman2019_gears_subset()
     adata.var_names = adata.var["feature_name"].astype(str).to_numpy()
-    out = predict_perturbation(
-        adata, perturbations=["CEBPE+ctrl"], condition_key="condition", control="ctrl",
-        predictor="train_mean", layer="counts",
-    )  # fmt: skip
+    kw = dict(perturbations=["CEBPE+ctrl"], condition_key="condition", control="ctrl",
+              predictor="train_mean", layer="counts")  # fmt: skip
+    with pytest.raises(ValueError, match=r"38 condition group\(s\) have fewer than 2 cells"):
+        predict_perturbation(adata, **kw)  # the subset has one-cell groups (issue 12 case 9)
+    out = predict_perturbation(adata, min_cells=1, **kw)  # keep them, explicitly
     assert out.shape == (1, 50)
     assert "counts -> normalize_total" in out.uns["biobft_perturbation"]["params"]["normalization"]

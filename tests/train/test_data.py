@@ -176,3 +176,54 @@ def test_gene_instruction_data_from_refseq(data_mirror, tiny_lm):
     _, tok = tiny_lm
     assert len(load_instruction_dataset(train, tok, max_length=64)) == 4
     json.dumps(train)
+
+
+OPEN_TEMPLATE = (  # the assistant turn is closed only by the next role marker
+    "{% for m in messages %}{{ m['role'] }} {{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant {% endif %}"
+)
+
+
+def test_open_chat_template_warns_and_trains_eos(tiny_lm):
+    """Issue 12 case 6: a template that never closes the assistant turn gets EOS appended."""
+    _, tok = tiny_lm
+    tok.chat_template = OPEN_TEMPLATE
+    rec = {
+        "messages": [
+            {"role": "user", "content": "Tell me about gene KLF1 ."},
+            {"role": "assistant", "content": "a transcription factor"},
+            {"role": "user", "content": "and TP53 ?"},
+            {"role": "assistant", "content": "a tumor suppressor"},
+        ]
+    }
+    with pytest.warns(UserWarning, match=r"does not close the assistant turn.*appended eos_token"):
+        feat, _ = tokenize_example(rec, tok, max_length=128)
+    assert _labelled_text(feat, tok) == (
+        "a transcription factor <|im_end|> a tumor suppressor <|im_end|>"
+    )
+    eos = tok.eos_token_id
+    assert feat["input_ids"].count(eos) == 2  # exactly one stop token per assistant turn
+
+
+def test_chatml_template_needs_no_fix(tiny_lm):
+    """The ChatML fixture template closes turns with <|im_end|>: no warning, nothing appended."""
+    import warnings
+
+    _, tok = tiny_lm
+    rec = {"prompt": "Tell me about gene TP53 .", "response": "a protein ."}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        feat, _ = tokenize_example(rec, tok, max_length=64)
+    assert _labelled_text(feat, tok) == "a protein . <|im_end|>"  # the template's own stop
+    assert feat["input_ids"].count(tok.eos_token_id) == 2  # user and assistant turn, no extra
+
+
+def test_no_eos_token_says_why(tiny_lm):
+    _, tok = tiny_lm
+    tok.chat_template = OPEN_TEMPLATE
+    tok.eos_token = None
+    rec = {"prompt": "Tell me about gene TP53 .", "response": "a protein ."}
+    with pytest.warns(UserWarning, match="no eos_token, so the model cannot learn to stop"):
+        tokenize_example(rec, tok, max_length=64)
+    with pytest.warns(UserWarning, match="no eos_token, so the model cannot learn to stop"):
+        tokenize_example(rec, tok, max_length=64, use_chat_template=False)

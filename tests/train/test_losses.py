@@ -444,3 +444,20 @@ def test_both_row_paths_match_cross_entropy(n_prompt, dtype):
     tol = 1e-6 if dtype == torch.float32 else 1e-2
     torch.testing.assert_close(x1.grad.float(), x2.grad, rtol=tol, atol=tol)
     assert (x1.grad[:, : n_prompt - 1] == 0).all()  # rows whose target is ignored get no gradient
+
+
+@pytest.mark.parametrize(
+    ("labels", "exc", "match"),
+    [
+        (torch.tensor([[-100, 2, 7]]), ValueError, r"1 label\(s\).*value 7 at.*\[\(0, 2\)\]"),
+        (torch.tensor([[-100, -1, 3]]), ValueError, r"value -1 at.*\[\(0, 1\)\]"),
+        (torch.tensor([[-100.0, 2.0, 3.0]]), TypeError, r"integer tensor.*labels\.long\(\)"),
+        (torch.tensor([[False, True, True]]), TypeError, "integer tensor"),
+    ],
+)
+def test_labels_out_of_range_or_wrong_dtype(labels, exc, match):
+    """Issue 12 case 14: one clear error instead of a bare torch RuntimeError / IndexError."""
+    logits = torch.zeros(1, 3, 5)
+    with pytest.raises(exc, match=match):
+        L.sft_loss(logits, labels)
+    L.sft_loss(logits, torch.tensor([[-100, 0, 4]]))  # the edges of the vocabulary are fine
