@@ -187,3 +187,20 @@ def test_case12_wrong_types_up_front():
     complex_table = pd.DataFrame(np.eye(7) + 0j, index=GENES)
     with pytest.raises(TypeError, match=r"\['complex128'\] column"):
         gene_embedding(adata, table=complex_table)
+
+
+@pytest.mark.parametrize(
+    "name", ["gene_embedding", "cell_embedding", "predict_perturbation",
+             "evaluate_perturbation", "rank_genes"],
+)  # fmt: skip
+def test_every_tl_function_goes_through_the_door(name):
+    """A DataFrame as adata is refused up front by every tl entry point (same TypeError)."""
+    import biobft.tl
+
+    func = getattr(biobft.tl, name)
+    df = pd.DataFrame(np.ones((4, 3)), columns=["A", "B", "C"])
+    kw = {"perturbations": ["A"]} if name == "predict_perturbation" else {}
+    if name == "gene_embedding":
+        kw["table"] = make_table(np.eye(3), ["A", "B", "C"], model="t", source="t")
+    with pytest.raises(TypeError, match=r"adata must be an anndata\.AnnData, got DataFrame"):
+        func(df, **kw)
