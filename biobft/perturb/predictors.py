@@ -540,6 +540,7 @@ def evaluate_split(
     DataFrame with one row per (predictor, test id): ``predictor``, ``condition``, ``cell_type``,
     ``id``, ``group``, ``fold``, ``n_train``, the metrics and ``n_missing_genes``.
     """
+    split.validate(pb)  # every caller gets the leak / unknown-id guard
     if not isinstance(predictors, dict):
         predictors = {name: {"predictor": name} for name in predictors}
     specs = {}
