@@ -66,6 +66,8 @@ def _config(module: str, tests: list[str]) -> str:
         f'only_mutate = ["biobft/{module}"]\n'
         f"pytest_add_cli_args = {toml_list(PYTEST_ARGS)}\n"
         f"pytest_add_cli_args_test_selection = {toml_list(tests)}\n"
+        # torch is not fork-safe once its thread pools run: fork workers from a clean server
+        'process_isolation = "forkserver"\n'
     )
 
 
