@@ -136,3 +136,14 @@ def test_bare_model_uses_tokenizer_of_its_folder(tiny_lm, tiny_lm_dir):
     model.name_or_path = "not/a/folder"
     with pytest.raises(TypeError, match=r"has no tokenizer.*pass \(model, tokenizer\)"):
         encode(LM_TEXTS, model=model)
+
+
+@pytest.mark.gpu
+def test_cuda_auto_precision_and_fp32_encode_match_cpu(minilm):
+    want = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    assert resolve_precision("auto", "cuda") == resolve_precision("auto", "cuda:0") == want
+    cpu = encode(TEXTS, model="minilm", precision="fp32", device="cpu")
+    gpu = encode(TEXTS, model="minilm", precision="fp32", device="cuda")
+    np.testing.assert_allclose(gpu, cpu, atol=1e-4)
+    half = encode(TEXTS, model="minilm", precision="auto", device="cuda")
+    assert (_cos(half, cpu) > 0.99).all()

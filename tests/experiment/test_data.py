@@ -107,3 +107,28 @@ def test_instruction_split_is_gene_disjoint_and_excludes():
 def test_strip_symbol_prefix():
     s = pd.Series(["Gene symbol TP53. Tumor suppressor.", "No prefix."], index=["TP53", "X"])
     assert strip_symbol_prefix(s).tolist() == ["Tumor suppressor.", "No prefix."]
+
+
+def test_every_arm_trains_a_different_loss():
+    """No arm duplicates another: p_alpha carries its own alpha (alpha = 1 would be DFT)."""
+    import torch
+
+    from biobft.train import BFTConfig
+    from biobft.train.losses import loss_terms
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 9, 17, generator=g)
+    labels = torch.randint(0, 17, (3, 9), generator=g)
+    labels[0, :3] = -100
+    keys = {"loss_type": "loss_type", "bft_variant": "variant", "alpha": "alpha"}
+    losses = {}
+    for arm, kw in LOSS_VARIANTS.items():
+        cfg = BFTConfig(output_dir="unused", **kw)
+        opts = {keys[k]: getattr(cfg, k) for k in ("bft_variant", "alpha")}
+        losses[arm] = loss_terms(logits, labels, cfg.loss_type, group_size=4, **opts).loss.item()
+    assert LOSS_VARIANTS["p_alpha"]["alpha"] == 0.5
+    values = list(losses.values())
+    for i, a in enumerate(losses):
+        for j, b in enumerate(losses):
+            if i < j:
+                assert values[i] != pytest.approx(values[j], rel=1e-6), (a, b)

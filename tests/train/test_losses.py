@@ -444,3 +444,18 @@ def test_both_row_paths_match_cross_entropy(n_prompt, dtype):
     tol = 1e-6 if dtype == torch.float32 else 1e-2
     torch.testing.assert_close(x1.grad.float(), x2.grad, rtol=tol, atol=tol)
     assert (x1.grad[:, : n_prompt - 1] == 0).all()  # rows whose target is ignored get no gradient
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(("loss_type", "kw"), LOSS_KW)
+def test_loss_and_grad_on_cuda_match_cpu(loss_type, kw):
+    logits, labels = _random_case()
+    cpu = logits.clone().requires_grad_(True)
+    ref = L.loss_terms(cpu, labels, loss_type, **kw).loss
+    ref.backward()
+    gpu = logits.cuda().requires_grad_(True)
+    got = L.loss_terms(gpu, labels.cuda(), loss_type, **kw).loss
+    got.backward()
+    assert got.device.type == "cuda"
+    assert got.item() == pytest.approx(ref.item(), rel=1e-5, abs=1e-7)
+    torch.testing.assert_close(gpu.grad.cpu(), cpu.grad, rtol=1e-4, atol=1e-6)
