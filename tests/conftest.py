@@ -104,7 +104,19 @@ def tiny_lm_dir(tiny_lm, tmp_path) -> Path:
 
 
 def pytest_collection_modifyitems(config, items):
-    """``@pytest.mark.gpu`` tests run where CUDA is available and skip, saying so, elsewhere."""
+    """Markers that tell the truth, whatever a test's author remembered.
+
+    - every test that needs the real-data mirror (the ``data_mirror`` fixture, directly or through
+      another fixture) and every tutorial notebook (they load real data) is marked ``realdata``,
+      so ``-m "not realdata"`` selects exactly what runs without the mirror;
+    - ``@pytest.mark.gpu`` tests run where CUDA is available and skip, saying so, elsewhere.
+    """
+    realdata = pytest.mark.realdata
+    for item in items:
+        needs_mirror = "data_mirror" in getattr(item, "fixturenames", ())
+        notebook = item.path.suffix == ".ipynb"
+        if (needs_mirror or notebook) and not item.get_closest_marker("realdata"):
+            item.add_marker(realdata)
     gpu = [item for item in items if item.get_closest_marker("gpu")]
     if not gpu:
         return

@@ -165,5 +165,6 @@ def test_compute_metrics_errors_say_what_is_wrong(profiles):
     pred, obs, ctrl, _ = profiles
     with pytest.raises(ValueError, match=r"same shape; got \(1, 49\) vs \(1, 50\)"):
         compute_metrics(pred[:49], obs, ctrl)
-    with pytest.raises(ValueError, match=r"^this metric needs the top DE gene indices \(de=\.\.\.\)$"):
+    msg = r"^this metric needs the top DE gene indices \(de=\.\.\.\)$"
+    with pytest.raises(ValueError, match=msg):
         pearson_delta_de(pred, obs, ctrl, None)
