@@ -29,7 +29,7 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 def pearson_delta(pred, obs, ctrl, de=None) -> float:
     """Pearson correlation of predicted and observed change from control, all genes."""
-    return pearson(np.asarray(pred), np.asarray(obs))
+    return pearson(np.asarray(pred) - ctrl, np.asarray(obs) - ctrl)
 
 
 def pearson_delta_de(pred, obs, ctrl, de) -> float:
