@@ -144,7 +144,7 @@ def embed_genes(
     eff_max_len = _max_len(handle, max_length)
     enc_kwargs = dict(
         batch_size=batch_size,
-        pooling=None,
+        pooling=pooling,
         normalize=normalize,
         precision=prec,
         max_length=max_length,
