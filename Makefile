@@ -1,6 +1,7 @@
 # biobft developer entry points. A fresh machine needs only Python >= 3.10 and pip.
 #   make run    -- the main job on the embedded defaults
 #   make test   -- lint + the whole test suite (what CI runs)
+#   make mutation -- mutation testing of the core modules (slow; not part of make test)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -12,7 +13,7 @@ STAMP  := $(VENV)/.biobft-installed
 TORCH_SPEC     ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 
-.PHONY: install run test lint bench clean-venv
+.PHONY: install run test lint bench mutation clean-venv
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check biobft tests benchmarks
 	$(BIN)/python -m pytest
+
+# MODULES="perturb/metrics.py embed/pooling.py" restricts the run (default: every core module)
+MODULES ?=
+mutation: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[mutation]"
+	nice -n 15 $(BIN)/python tests/_mutation.py $(MODULES)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_encode.py

@@ -191,3 +191,29 @@ def _make_records(n=8, seed=0):
 def make_records():
     """``make_records(n, seed)``: ``n`` seeded prompt/response records over the tiny vocabulary."""
     return _make_records
+
+
+def pytest_collection_modifyitems(config, items):
+    """Markers that tell the truth, whatever a test's author remembered.
+
+    - every test that needs the real-data mirror (the ``data_mirror`` fixture, directly or through
+      another fixture) and every tutorial notebook (they load real data) is marked ``realdata``,
+      so ``-m "not realdata"`` selects exactly what runs without the mirror;
+    - ``@pytest.mark.gpu`` tests run where CUDA is available and skip, saying so, elsewhere.
+    """
+    realdata = pytest.mark.realdata
+    for item in items:
+        needs_mirror = "data_mirror" in getattr(item, "fixturenames", ())
+        notebook = item.path.suffix == ".ipynb"
+        if (needs_mirror or notebook) and not item.get_closest_marker("realdata"):
+            item.add_marker(realdata)
+    gpu = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available() is False)")
+    for item in gpu:
+        item.add_marker(skip)

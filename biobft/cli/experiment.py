@@ -54,7 +54,7 @@ def add_parser(subparsers) -> None:
         "--loss-types",
         nargs="+",
         default=["sft", "dft", "bft", "bft_gn"],
-        help="arms: sft dft bft bft_gn p_alpha chord_phi (default: sft dft bft bft_gn)",
+        help="arms: sft dft bft bft_gn p_alpha (alpha 0.5) chord_phi (default: sft dft bft bft_gn)",
     )
     e.add_argument(
         "--seeds", nargs="+", type=int, default=None,

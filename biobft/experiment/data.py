@@ -33,11 +33,13 @@ LOSS_VARIANTS: dict[str, dict[str, Any]] = {
     "dft": {"loss_type": "dft"},
     "bft": {"loss_type": "bft", "bft_variant": "released"},
     "bft_gn": {"loss_type": "bft", "bft_variant": "group_normalized"},
-    "p_alpha": {"loss_type": "p_alpha"},
+    "p_alpha": {"loss_type": "p_alpha", "alpha": 0.5},
     "chord_phi": {"loss_type": "chord_phi"},
 }
 """Experiment arm -> :class:`biobft.train.BFTConfig` options. ``bft`` is the released BFT loss,
-``bft_gn`` its group-normalised variant."""
+``bft_gn`` its group-normalised variant; ``p_alpha`` weights each token by ``sg(p) ** 0.5``,
+halfway between SFT (``alpha = 0``) and DFT (``alpha = 1``, which would duplicate the ``dft``
+arm)."""
 
 
 def check_loss_types(loss_types: Iterable[str] | str) -> list[str]:

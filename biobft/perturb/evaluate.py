@@ -51,6 +51,7 @@ def evaluate_split(
     ``id``, ``group``, ``fold``, ``n_train``, the metrics, ``n_missing_genes`` and ``fallback``
     (``""``, or what the predictor used instead of a learnt response for that row).
     """
+    split.validate(pb)  # every caller gets the leak / unknown-id guard
     if not isinstance(predictors, dict):
         predictors = {name: {"predictor": name} for name in predictors}
     specs = {}

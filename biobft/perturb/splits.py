@@ -83,12 +83,17 @@ class Split:
         return cls(folds=data["folds"], kind=data.get("kind", "custom"), params=data["params"])
 
     def validate(self, pb: Pseudobulk) -> Split:
-        """Check that every id exists in ``pb`` and no control is used; return ``self``.
+        """Check the folds against ``pb``; return ``self``.
+
+        Every id must exist in ``pb``, no control may be used, no fold may be empty, and no fold
+        may train on a row it tests (a leak that would silently inflate every score). Every entry
+        point (a builder, a saved JSON split, ``resolve_split``, the CLI) goes through here.
 
         Raises
         ------
         ValueError
-            Naming the unknown conditions (with the known ones) or the misplaced control.
+            Naming the unknown conditions (with the known ones), the misplaced control, the empty
+            folds, or the folds whose train and test overlap with the overlapping ids.
         """
         known = set(pb.ids)
         used = {i for f in self.folds for part in ("train", "test") for i in f[part]}
@@ -107,6 +112,18 @@ class Split:
         empty = [k for k, f in enumerate(self.folds) if not f["test"] or not f["train"]]
         if empty:
             raise ValueError(f"split fold(s) {empty[:10]} have an empty train or test set")
+        leaks = {
+            k: sorted(set(f["train"]) & set(f["test"]))
+            for k, f in enumerate(self.folds)
+            if set(f["train"]) & set(f["test"])
+        }
+        if leaks:
+            shown = "; ".join(f"fold {k}: {ids[:10]}" for k, ids in list(leaks.items())[:5])
+            raise ValueError(
+                f"split {self.kind!r} leaks: {len(leaks)} fold(s) train on the condition(s) they "
+                f"test ({shown}); remove the test ids from each fold's train list or rebuild the "
+                "split with make_split(pb, ...)"
+            )
         return self
 
 
@@ -223,10 +240,10 @@ SPLITS: dict[str, Callable[..., Split]] = {
 
 
 def make_split(pb: Pseudobulk, kind: str = "loo", **params: Any) -> Split:
-    """Build a split by name (see :data:`SPLITS`)."""
+    """Build a split by name (see :data:`SPLITS`), validated against ``pb``."""
     if kind not in SPLITS:
         raise ValueError(f"unknown split {kind!r}; choose from {list(SPLITS)} or pass a Split/path")
-    return SPLITS[kind](pb, **params)
+    return SPLITS[kind](pb, **params).validate(pb)
 
 
 def resolve_split(split: Split | str | os.PathLike | None, pb: Pseudobulk) -> Split:

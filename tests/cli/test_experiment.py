@@ -78,3 +78,21 @@ def test_experiment_cli_errors_before_writing(argv, match, tmp_path, capsys):
     assert main(["experiment", "--quick", "--out-dir", str(out), *argv]) == 2
     assert match in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_describe_cli_max_new_tokens_bounds_the_profiles(tiny_lm_dir, tmp_path, cache_root):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_lm_dir)
+    genes = tmp_path / "genes.txt"
+    genes.write_text("TP53\nKLF1\nBRCA1\n")
+    n_tokens = {}
+    for n in (2, 7):
+        out = tmp_path / f"p{n}.csv"
+        code = main(["describe", "--model", str(tiny_lm_dir), "--genes", str(genes), "--out",
+                     str(out), "--max-new-tokens", str(n), "--no-cache"])  # fmt: skip
+        assert code == 0
+        profiles = pd.read_csv(out, index_col=0, keep_default_na=False)["profile"]
+        n_tokens[n] = [len(tok(str(p), add_special_tokens=False)["input_ids"]) for p in profiles]
+    assert max(n_tokens[2]) <= 2 and max(n_tokens[7]) <= 7
+    assert max(n_tokens[7]) > 2  # the option, not a fixed length, bounds the generation

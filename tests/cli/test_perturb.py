@@ -39,3 +39,30 @@ def test_cli_bad_input_exit_2(files, capsys):
     assert not (files / "nothing.csv").exists()
     assert main(["perturb", "split", "--data", "nope.h5ad", "--out", str(files / "x.json")]) == 2
     assert not (files / "x.json").exists()
+
+
+def test_cli_predict_uses_the_embedding(files):
+    import anndata as ad
+    import numpy as np
+
+    from biobft.embed.table import read_table
+
+    data, emb = str(files / "toy.h5ad"), files / "emb.parquet"
+    table = read_table(emb)
+    shuffled = table.copy()
+    shuffled.index = list(table.index[::-1])  # same vectors, other genes
+    write_table(shuffled, files / "emb_shuffled.parquet")
+    out = {}
+    for name in ("emb", "emb_shuffled"):
+        path = files / f"pred_{name}.h5ad"
+        code = main(["perturb", "predict", "--data", data, "--embedding",
+                     str(files / f"{name}.parquet"), "--predictor", "knn",
+                     "--perturbations", "P1,P2+P3", "--out", str(path)])  # fmt: skip
+        assert code == 0
+        out[name] = ad.read_h5ad(path).X
+    from biobft.tl._perturbation import predict_perturbation
+
+    direct = predict_perturbation(ad.read_h5ad(data), embedding=table, predictor="knn",
+                                  perturbations=["P1", "P2+P3"])  # fmt: skip
+    np.testing.assert_allclose(out["emb"], direct.X, rtol=1e-6)
+    assert np.abs(out["emb"] - out["emb_shuffled"]).max() > 1e-3

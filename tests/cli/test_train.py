@@ -134,3 +134,30 @@ def test_accelerate_two_processes_match_single_batch_update(tiny_lm, tiny_lm_dir
         torch.testing.assert_close(trained_params[name].detach(), expected, rtol=0, atol=1e-5)
     # a wrong normalisation (e.g. per-process mean) would move parameters by a different amount
     assert max(float(p.grad.abs().max()) for p in ref.parameters()) > 1e-4
+
+
+def test_train_cli_bft_variant_reaches_the_loss(tiny_lm_dir, tmp_path, capsys, make_records,
+                                                monkeypatch):  # fmt: skip
+    import biobft.train.trainer as trainer_mod
+
+    seen = []
+    real = trainer_mod.make_loss_func
+
+    def spy(loss_type, **kw):
+        seen.append((loss_type, kw["variant"]))
+        return real(loss_type, **kw)
+
+    monkeypatch.setattr(trainer_mod, "make_loss_func", spy)
+    data = write_jsonl(make_records(4), tmp_path / "train.jsonl")
+    losses = {}
+    for variant in ("released", "group_normalized"):
+        code = main(
+            ["train", "--loss-type", "bft", "--bft-variant", variant, "--model", str(tiny_lm_dir),
+             "--data", str(data), "--output-dir", str(tmp_path / variant),
+             "--per-device-train-batch-size", "4", "--logging-steps", "1", *SGD_STEP]
+        )  # fmt: skip
+        assert code == 0
+        losses[variant] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["train_loss"]
+    assert seen == [("bft", "released"), ("bft", "group_normalized")]
+    # the two variants weight tokens differently: same data and weights, different loss
+    assert losses["released"] != pytest.approx(losses["group_normalized"], rel=1e-4)

@@ -205,3 +205,14 @@ def test_degenerate_texts_masked_lm_path(tiny_lm):
         encode(["ge\x1bne"], model=(bert, tok))
     with pytest.raises(ValueError, match="layer=5 does not exist: the model has 1 hidden"):
         encode(["gene"], model=(bert, tok), layer=5)
+
+
+@pytest.mark.gpu
+def test_cuda_auto_precision_and_fp32_encode_match_cpu(minilm):
+    want = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    assert resolve_precision("auto", "cuda") == resolve_precision("auto", "cuda:0") == want
+    cpu = encode(TEXTS, model="minilm", precision="fp32", device="cpu")
+    gpu = encode(TEXTS, model="minilm", precision="fp32", device="cuda")
+    np.testing.assert_allclose(gpu, cpu, atol=1e-4)
+    half = encode(TEXTS, model="minilm", precision="auto", device="cuda")
+    assert (_cos(half, cpu) > 0.99).all()

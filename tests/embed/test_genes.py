@@ -128,3 +128,42 @@ def test_degenerate_texts_named_by_gene(tiny_lm, texts, cache_root):
         ValueError, match=r"max_length must be a positive integer \(tokens\); got -5"
     ):
         embed_genes(source=texts, model=tiny_lm, max_length=-5)
+
+
+def _hidden(model, tokenizer, text, layer):
+    """Independent reference: the hidden states of one unpadded text, straight from the model."""
+    import torch
+
+    ids = tokenizer(text, return_tensors="pt")
+    with torch.no_grad():
+        out = model(**ids, output_hidden_states=True)
+    return out.hidden_states[layer][0].numpy().astype(np.float64)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reduce"),
+    [
+        ({"pooling": "last_token"}, lambda h: h[-1]),
+        ({"pooling": "max"}, lambda h: h.max(axis=0)),
+        ({"pooling": "mean", "layer": 1}, lambda h: h.mean(axis=0)),
+        ({"pooling": "mean", "normalize": True}, lambda h: h.mean(axis=0)),
+    ],
+)
+def test_options_reach_encode_and_the_metadata(tiny_lm, texts, cache_root, kwargs, reduce):
+    model, tokenizer = tiny_lm
+    genes = ["G0", "G4", "G5"]
+    table = embed_genes(genes, source=texts, model=tiny_lm, model_id="tiny", precision="fp32",
+                        **kwargs)  # fmt: skip
+    layer = kwargs.get("layer", -1)
+    ref = np.stack([reduce(_hidden(model, tokenizer, texts[g], layer)) for g in genes])
+    if kwargs.get("normalize"):
+        ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    np.testing.assert_allclose(table.to_numpy(), ref, atol=1e-5)
+    mean_last = np.stack([_hidden(model, tokenizer, texts[g], -1).mean(0) for g in genes])
+    if kwargs.get("normalize"):
+        assert np.abs(np.linalg.norm(mean_last, axis=1) - 1).max() > 1e-3
+    else:
+        assert np.abs(ref - mean_last).max() > 1e-3  # the option changes the vectors
+    meta = table_metadata(table)
+    assert meta["pooling"] == kwargs["pooling"]
+    assert meta["layer"] == layer and meta["normalize"] == bool(kwargs.get("normalize"))

@@ -58,3 +58,32 @@ def test_last_token_left_and_right_padding_agree():
 def test_unknown_pooling_lists_valid_names():
     with pytest.raises(ValueError, match=r"unknown pooling 'foo'.*last_token.*mean"):
         get_pooling("foo")
+
+
+@pytest.mark.parametrize("name", sorted(POOLINGS))
+@pytest.mark.parametrize("mask_dtype", [torch.bool, torch.int32, torch.float32])
+def test_pooling_accepts_any_mask_dtype_and_keeps_the_hidden_dtype(batch, name, mask_dtype):
+    hidden, mask = batch
+    how = {"mean": "mean", "last_token": "last", "cls": "first", "max": "max"}[name]
+    h = hidden.to(torch.bfloat16)
+    out = get_pooling(name)(h, mask.to(mask_dtype))
+    assert out.dtype == torch.bfloat16  # documented: the dtype of hidden_states
+    torch.testing.assert_close(out, _naive(h.float(), mask, how).to(torch.bfloat16))
+
+
+def test_mean_pool_of_one_token_is_that_token_exactly():
+    g = torch.Generator().manual_seed(1)
+    hidden = torch.randn(2, 4, 3, generator=g, dtype=torch.float64)
+    mask = torch.tensor([[0, 0, 1, 0], [1, 1, 0, 0]])
+    out = mean_pool(hidden, mask)
+    assert torch.equal(out[0], hidden[0, 2])  # no clamp-induced rounding for a real count
+    assert torch.equal(out[1], (hidden[1, 0] + hidden[1, 1]) / 2)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", sorted(POOLINGS))
+def test_pooling_on_cuda_matches_cpu_with_a_cpu_mask(batch, name):
+    hidden, mask = batch
+    out = get_pooling(name)(hidden.cuda(), mask)  # the mask may stay on the CPU
+    assert out.device.type == "cuda"
+    torch.testing.assert_close(out.cpu(), get_pooling(name)(hidden, mask))

@@ -132,3 +132,28 @@ def test_perturbqa_subset_samples_whole_knockdowns_without_labels():
         perturbqa_subset(pairs, n_test=1, n_train=5)
     with pytest.raises(ValueError, match="eligible test"):
         perturbqa_subset(pairs, n_test=2, n_train=2, candidates=["P20", "P21"])
+
+
+def test_every_arm_trains_a_different_loss():
+    """No arm duplicates another: p_alpha carries its own alpha (alpha = 1 would be DFT)."""
+    import torch
+
+    from biobft.train import BFTConfig
+    from biobft.train.losses import loss_terms
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 9, 17, generator=g)
+    labels = torch.randint(0, 17, (3, 9), generator=g)
+    labels[0, :3] = -100
+    keys = {"loss_type": "loss_type", "bft_variant": "variant", "alpha": "alpha"}
+    losses = {}
+    for arm, kw in LOSS_VARIANTS.items():
+        cfg = BFTConfig(output_dir="unused", **kw)
+        opts = {keys[k]: getattr(cfg, k) for k in ("bft_variant", "alpha")}
+        losses[arm] = loss_terms(logits, labels, cfg.loss_type, group_size=4, **opts).loss.item()
+    assert LOSS_VARIANTS["p_alpha"]["alpha"] == 0.5
+    values = list(losses.values())
+    for i, a in enumerate(losses):
+        for j, b in enumerate(losses):
+            if i < j:
+                assert values[i] != pytest.approx(values[j], rel=1e-6), (a, b)

@@ -145,11 +145,17 @@ def test_experiment_resumes_and_validates(tiny_lm_dir, tmp_path, monkeypatch):
     assert res.settings.loss_types == ("sft", "dft") and res.settings.seeds == (0,)
     assert res.settings.max_steps == 2 and res.settings.n_eval_genes == 4  # overrides win
     assert res.settings.n_ggi_train_genes == SMALL["n_ggi_train_genes"]
-    assert res.runs["n_empty_profiles"].ge(0).all()
     for table in ("hidden", "profile"):  # every arm is scored on the (toy) PerturbQA pairs
         assert res.runs[f"pqa_{table}_auroc_per_gene"].between(0, 1).all()
         assert (res.runs[f"pqa_{table}_n_test_knockdowns"] == 6).all()
     assert "pqa_hidden_auroc_per_gene_mean" in res.summary.columns
+
+    names = ["base.csv", "sft-seed0.csv", "dft-seed0.csv"]
+    for name, n_empty in zip(names, res.runs["n_empty_profiles"]):
+        written = pd.read_csv(tmp_path / "e" / "profiles" / name, index_col=0,
+                              keep_default_na=False).iloc[:, 0]  # fmt: skip
+        assert n_empty == sum(not str(p).split() for p in written)  # counted independently
+        assert len(written) > 0
     assert res.settings.lora_r == 4  # LoRA adapters are trained, then merged for evaluation
     assert (res.runs["nll"][1:] != res.runs["nll"][0]).all()
     assert (tmp_path / "e" / "runs" / "sft-seed0.json").is_file()

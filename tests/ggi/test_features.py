@@ -104,3 +104,29 @@ def test_pair_matrix_bad_table():
         pair_matrix(dup, pairs)
     with pytest.raises(KeyError, match="no column"):
         pair_matrix(table, pairs.rename(columns={"gene_b": "b"}))
+
+
+def test_errors_say_what_is_wrong_and_how_to_fix_it():
+    valid = r"valid names: \['abs_diff', 'concat', 'hadamard', 'sum'\], joined with '\+' "
+    with pytest.raises(ValueError, match=rf"^empty feature name in 'sum\+'; {valid}\(e\.g\. "):
+        parse_features("sum+")
+    with pytest.raises(ValueError, match=rf"in 'foo'; {valid}\(e\.g\. 'sum\+hadamard'\)$"):
+        parse_features("foo")
+    with pytest.raises(TypeError, match=r"a list of names; got int$"):
+        parse_features(3)
+    with pytest.raises(ValueError, match=r"^a and b must be 2-D arrays of the same shape"):
+        pair_features(A, B[:3])
+
+
+def test_pair_features_default_is_sum():
+    np.testing.assert_array_equal(pair_features(A, B), A + B)
+
+
+def test_pair_matrix_covers_pairs_of_the_first_table_row():
+    genes = ["TP53", "BRCA1", "EGFR"]
+    table = make_table(RNG.standard_normal((3, 4)), genes, model="m", source="s")
+    pairs = pd.DataFrame({"gene_a": ["BRCA1", "TP53"], "gene_b": ["TP53", "EGFR"]})
+    X, covered = pair_matrix(table, pairs, "hadamard")
+    assert covered.all()  # TP53 is row 0 of the table, on either side
+    v = table.to_numpy()
+    np.testing.assert_array_equal(X, np.vstack([v[1] * v[0], v[0] * v[2]]))

@@ -84,7 +84,7 @@ def test_missing_paths_raise(tmp_path):
         missing_pkg.path()
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # ~20-170 s; test_packaged_gguf_converts_once_and_reloads_fast covers the path
 def test_packaged_smollm2_converts_once_and_reloads(tmp_path, monkeypatch):
     monkeypatch.setenv("BIOBFT_CACHE_DIR", str(tmp_path))
     lm, tok = load_causal_lm("smollm2-135m", device="cpu")
@@ -113,3 +113,126 @@ def test_corrupt_json_named_before_loading(tiny_lm_dir):
     (tiny_lm_dir / "config.json").write_bytes(b"\xff\xfe garbage")
     with pytest.raises(ValueError, match=r"config\.json' is not valid JSON"):
         load_causal_lm(tiny_lm_dir)
+
+
+@pytest.mark.gpu
+def test_default_device_is_cuda_when_available(tiny_lm, tmp_path):
+    model, tok = tiny_lm
+    model.save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    lm, _ = load_causal_lm(tmp_path / "m")
+    assert next(lm.parameters()).device.type == "cuda"
+    assert load_encoder("minilm").device.type == "cuda"
+
+
+def _tiny_gguf(path):
+    """A 2-layer Llama written as a Q4_1 GGUF (like the packaged SmolLM2) and its reference model
+    (same de-quantised weights), built with the ``gguf`` writer: the fast twin of the slow test."""
+    import gguf
+    import numpy as np
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    vocab = 40
+    tokens = [f"t{i}" for i in range(vocab - 2)] + ["<|im_start|>", "<|im_end|>"]
+    config = LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=64, tie_word_embeddings=True, rms_norm_eps=1e-5,
+                         bos_token_id=vocab - 2, eos_token_id=vocab - 1)  # fmt: skip
+    torch.manual_seed(0)
+    ref = LlamaForCausalLM(config).eval()
+    q41 = gguf.GGMLQuantizationType.Q4_1
+
+    def quantised(w):  # Q4_1 round trip of a 2-D weight (blocks of 32 along each row)
+        return gguf.quants.dequantize(gguf.quants.quantize(w, q41), q41).astype(np.float32)
+
+    def permute(w, n_head):  # llama.cpp's q/k row order
+        return w.reshape(n_head, 2, w.shape[0] // n_head // 2, -1).swapaxes(1, 2).reshape(w.shape)
+
+    state = {k: v.numpy().astype(np.float32) for k, v in ref.state_dict().items()}
+    state = {k: quantised(v) if v.ndim == 2 else v for k, v in state.items()}
+    ref.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=False)
+    ref.tie_weights()
+    names = {"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj",
+             "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+             "attn_output": "self_attn.o_proj", "ffn_norm": "post_attention_layernorm",
+             "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
+             "ffn_down": "mlp.down_proj"}  # fmt: skip
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_block_count(2)
+    w.add_context_length(64)
+    w.add_embedding_length(32)
+    w.add_feed_forward_length(64)
+    w.add_head_count(4)
+    w.add_head_count_kv(2)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_rope_dimension_count(8)
+    w.add_rope_freq_base(10000.0)
+    w.add_vocab_size(vocab)
+    w.add_tokenizer_model("gpt2")
+    w.add_token_list(tokens)
+    w.add_token_types([1] * vocab)
+    w.add_token_scores([0.0] * vocab)
+    w.add_token_merges([])
+    w.add_bos_token_id(vocab - 2)
+    w.add_eos_token_id(vocab - 1)
+
+    def add(name, arr):
+        if arr.ndim == 2:
+            w.add_tensor(name, gguf.quants.quantize(arr, q41), raw_dtype=q41)
+        else:
+            w.add_tensor(name, arr)
+
+    add("token_embd.weight", state["model.embed_tokens.weight"])
+    add("output_norm.weight", state["model.norm.weight"])
+    for i in range(2):
+        for short, long in names.items():
+            arr = state[f"model.layers.{i}.{long}.weight"]
+            if short in ("attn_q", "attn_k"):
+                arr = permute(arr, 4 if short == "attn_q" else 2)
+            add(f"blk.{i}.{short}.weight", arr)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return ref
+
+
+def test_packaged_gguf_converts_once_and_reloads_fast(tmp_path, monkeypatch):
+    """The path of the slow SmolLM2 test on a tiny Q4_1 GGUF: name -> convert once -> reload."""
+    import transformers
+
+    monkeypatch.setenv("BIOBFT_CACHE_DIR", str(tmp_path / "cache"))
+    gguf_file = tmp_path / "pkg" / "tiny.Q4_1.gguf"
+    gguf_file.parent.mkdir()
+    ref = _tiny_gguf(gguf_file)
+
+    class Entry:
+        gguf = True
+
+        @staticmethod
+        def path():
+            return gguf_file
+
+    monkeypatch.setitem(loading.CAUSAL_LMS, "tiny-gguf", Entry())
+    lm, tok = load_causal_lm("tiny-gguf", device="cpu")
+    (folder,) = list((tmp_path / "cache" / "models").iterdir())
+    assert folder.name.startswith("tiny.Q4_1-") and (folder / "model.safetensors").is_file()
+    assert "quantization_config" not in lm.config.to_dict()
+    assert tok.eos_token == tok.pad_token == "<|im_end|>"
+    ids = torch.tensor([[3, 5, 7, 9, 11]])
+    with torch.no_grad():
+        logits = lm(ids).logits
+        torch.testing.assert_close(logits, ref(ids).logits, rtol=1e-4, atol=1e-5)
+
+    calls = []
+    real = transformers.AutoModelForCausalLM.from_pretrained.__func__
+
+    def spy(cls, *a, **k):
+        calls.append(k.get("gguf_file"))
+        return real(cls, *a, **k)
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", classmethod(spy))
+    lm2, _ = load_causal_lm("tiny-gguf", device="cpu")  # second call: the cached folder
+    assert calls == [None]  # loaded from safetensors, the GGUF is not read again
+    with torch.no_grad():
+        torch.testing.assert_close(lm2(ids).logits, logits)

@@ -119,3 +119,102 @@ def test_auroc_per_gene_rejects_bad_input():
         auroc_per_gene(["A", "A"], [0, 2], [0.1, 0.2])
     with pytest.raises(ValueError, match="NaN"):
         auroc_per_gene(["A", "A"], [0, 1], [0.1, np.nan])
+
+
+# --- metrics on data where the right quantity and a plausible wrong one disagree -------------
+
+
+@pytest.fixture
+def shifted():
+    """Profiles sharing a strong control baseline: raw-profile Pearson ~1, delta Pearson low."""
+    rng = np.random.default_rng(3)
+    ctrl = rng.gamma(2.0, scale=3.0, size=200)
+    obs = ctrl + rng.normal(size=200)
+    pred = ctrl + 0.3 * (obs - ctrl) + rng.normal(size=200)
+    return pred, obs, ctrl
+
+
+def test_pearson_delta_is_on_changes_not_raw_profiles(shifted):
+    pred, obs, ctrl = shifted
+    right = stats.pearsonr(pred - ctrl, obs - ctrl)[0]
+    wrong = stats.pearsonr(pred, obs)[0]
+    assert wrong - right > 0.3  # the data separate the two
+    df = compute_metrics(pred, obs, ctrl, [np.arange(20)])
+    assert df.loc[0, "pearson_delta"] == pytest.approx(right, rel=1e-12)
+    assert df.loc[0, "pearson_delta_de"] == pytest.approx(
+        stats.pearsonr((pred - ctrl)[:20], (obs - ctrl)[:20])[0], rel=1e-12
+    )
+
+
+def test_no_change_gives_nan_pearson_and_rms_of_the_delta(shifted):
+    _, obs, ctrl = shifted
+    de = np.arange(30)
+    df = compute_metrics(ctrl, obs, ctrl, [de])
+    assert np.isnan(df.loc[0, "pearson_delta"]) and np.isnan(df.loc[0, "pearson_delta_de"])
+    assert df.loc[0, "rmse"] == pytest.approx(np.sqrt(np.mean((obs - ctrl) ** 2)), rel=1e-12)
+    assert df.loc[0, "mse_de"] == pytest.approx(np.mean((obs - ctrl)[de] ** 2), rel=1e-12)
+    assert df.loc[0, "frac_wrong_direction_de"] == 1.0
+
+
+def test_pearson_is_float64_exact_on_float32_input():
+    rng = np.random.default_rng(1)
+    a = (1000 + rng.normal(size=5000)).astype(np.float32)
+    b = (a + rng.normal(size=5000)).astype(np.float32)
+    ref = stats.pearsonr(a.astype(np.float64), b.astype(np.float64))[0]
+    assert pearson(a, b) == pytest.approx(ref, rel=1e-12, abs=0)
+    assert pearson(b, a) == pytest.approx(ref, rel=1e-12, abs=0)
+
+
+def test_pearson_nan_threshold_is_for_rounding_noise_only():
+    # a tiny but real spread is a correlation, not "constant"
+    assert pearson(np.array([0.0, 0.1, 0.2]), np.array([0.0, 0.2, 0.1])) == pytest.approx(0.5)
+
+
+def test_pearson_is_clipped_to_minus_one_one():
+    x = np.random.default_rng(15).normal(size=7)
+    y = 0.1 * x + 3
+    a, b = x - x.mean(), y - y.mean()
+    assert (a @ b) / np.sqrt((a @ a) * (b @ b)) > 1.0  # rounding overshoots without the clip
+    assert pearson(x, y) == 1.0
+    x = np.random.default_rng(10).normal(size=7)
+    z = -0.3 * x + 1
+    a, c = x - x.mean(), z - z.mean()
+    assert (a @ c) / np.sqrt((a @ a) * (c @ c)) < -1.0
+    assert pearson(x, z) == -1.0
+
+
+def test_l2_top_expressed_default_n_top_and_ties():
+    rng = np.random.default_rng(2)
+    n = 1500
+    # many ties in the control: the top genes are the first in (-ctrl, index) order
+    ctrl = rng.integers(0, 4, size=n).astype(np.uint16)  # counts: -ctrl must not wrap around
+    pred, obs = rng.normal(size=n), rng.normal(size=n)
+    order = sorted(range(n), key=lambda i: (-int(ctrl[i]), i))
+    for n_top, kw in ((1000, {}), (700, {"n_top": 700})):
+        top = order[:n_top]
+        ref = np.sqrt(np.sum((pred[top] - obs[top]) ** 2))
+        assert l2_top_expressed(pred, obs, ctrl, **kw) == pytest.approx(ref, rel=1e-12)
+
+
+def test_compute_metrics_defaults_and_float_columns(profiles):
+    pred, obs, ctrl, de = profiles
+    df = compute_metrics(np.stack([pred, pred]), np.stack([obs, obs]), ctrl)  # no de, no index
+    assert list(df.index) == [0, 1] and list(df.columns) == list(METRICS)
+    for m in ("pearson_delta_de", "mse_de", "frac_wrong_direction_de"):
+        assert df[m].dtype == np.float64 and df[m].isna().all()
+    assert df.loc[1, "rmse"] == pytest.approx(np.sqrt(np.mean((pred - obs) ** 2)))
+    # DE indices given (here as floats, as read back from JSON) are used
+    df = compute_metrics(pred, obs, ctrl, [de.astype(float)], metrics=["mse_de", "rmse"])
+    assert list(df.columns) == ["mse_de", "rmse"]
+    assert df.loc[0, "mse_de"] == pytest.approx(np.mean((pred[de] - obs[de]) ** 2))
+    empty = compute_metrics(np.zeros((0, 5)), np.zeros((0, 5)), np.zeros(5))
+    assert list(empty.columns) == list(METRICS) and len(empty) == 0
+
+
+def test_compute_metrics_errors_say_what_is_wrong(profiles):
+    pred, obs, ctrl, _ = profiles
+    with pytest.raises(ValueError, match=r"same shape; got \(1, 49\) vs \(1, 50\)"):
+        compute_metrics(pred[:49], obs, ctrl)
+    msg = r"^this metric needs the top DE gene indices \(de=\.\.\.\)$"
+    with pytest.raises(ValueError, match=msg):
+        pearson_delta_de(pred, obs, ctrl, None)

@@ -152,3 +152,112 @@ def test_linear_gene_axes_match_svd():
     G = model._gene_matrix(Yc)
     U = np.linalg.svd(Yc.T, full_matrices=False)[0][:, :3]
     np.testing.assert_allclose(np.abs(G.T @ U), np.eye(3), atol=1e-8)  # same axes up to sign
+
+
+# --- every option is tested by what it changes; every score against an independent computation --
+
+
+@pytest.fixture(scope="module")
+def toy_pb():
+    adata, table, _ = synthetic_perturbation_data(n_perturbed=12, n_doubles=6, seed=9)
+    return pseudobulk(adata, control="control", n_top_de=10), table
+
+
+def test_evaluate_split_scores_changes_from_control(toy_pb):
+    """no_change: NaN Pearson and RMSE = RMS of the observed delta; train_mean: scipy on deltas."""
+    from scipy import stats
+
+    pb, _ = toy_pb
+    split = leave_one_out(pb)
+    df, preds = evaluate_split(pb, split, ["no_change", "train_mean"], return_predictions=True)
+    X = np.asarray(pb.X, dtype=np.float64)
+    ctrl = X[list(pb.obs.index).index("control")]
+    gaps = []
+    for k, fold in enumerate(split.folds):
+        (t,) = fold["test"]
+        obs = X[list(pb.obs.index).index(t)]
+        rows = df[(df["fold"] == k)].set_index("predictor")
+        assert np.isnan(rows.loc["no_change", "pearson_delta"])
+        assert rows.loc["no_change", "rmse"] == pytest.approx(np.sqrt(np.mean((obs - ctrl) ** 2)))
+        train = np.stack([X[list(pb.obs.index).index(i)] for i in fold["train"]]) - ctrl
+        mean = train.mean(axis=0)
+        np.testing.assert_allclose(preds[("train_mean", t)], ctrl + mean, rtol=1e-6, atol=1e-9)
+        right = stats.pearsonr(mean, obs - ctrl)[0]
+        assert rows.loc["train_mean", "pearson_delta"] == pytest.approx(right, rel=1e-6)
+        gaps.append(stats.pearsonr(preds[("train_mean", t)], obs)[0] - right)
+    # on these data the raw-profile Pearson (the plausible wrong one) is far from the right one
+    assert np.mean(np.abs(gaps)) > 0.1
+
+
+def test_linear_pca_mode_matches_closed_form_and_is_not_train_mean(toy_pb):
+    pb, _ = toy_pb
+    ids = pb.perturbations(kind="single")
+    train, test = ids[:9], ids[9:]
+    Y = pb.delta(train).astype(np.float64)
+    b = Y.mean(axis=0)
+    Yc = Y - b
+    k, lam = 4, 0.1
+    G = np.linalg.svd(Yc.T, full_matrices=False)[0][:, :k]  # principal gene axes
+    pos = {g: i for i, g in enumerate(map(str, pb.var_names))}
+    P = np.stack([G[pos[g[0]]] for g in pb.genes_of(train)])
+    K = (
+        np.linalg.inv(G.T @ G + lam * np.eye(k))
+        @ G.T
+        @ Yc.T
+        @ P
+        @ np.linalg.inv(P.T @ P + lam * np.eye(k))
+    )
+    Pt = np.stack([G[pos[g[0]]] for g in pb.genes_of(test)])
+    expected = b + (G @ K @ Pt.T).T
+    model = get_predictor("linear", var_names=pb.var_names, n_components=k, ridge=lam)
+    pred = model.fit(pb.genes_of(train), Y).predict(pb.genes_of(test))
+    np.testing.assert_allclose(pred, expected, atol=1e-8)
+    assert np.abs(pred - b).max() > 0.05  # it is not the training mean
+
+
+def test_missing_mean_and_skip_differ_as_documented():
+    table, genes, delta = _planted(n=10)
+    perts = [(g,) for g in genes] + [("ghost",)]
+    d = np.vstack([delta, delta[0]])
+    unit = table.to_numpy(np.float64)
+    unit = unit / np.linalg.norm(unit, axis=1, keepdims=True)
+    fill = unit.mean(axis=0)
+    fill /= np.linalg.norm(fill)
+    skip = PerturbationEmbedder(table, missing="skip")
+    mean = PerturbationEmbedder(table, missing="mean")
+    skip.fit_transform(perts)
+    mean.fit_transform(perts)
+    np.testing.assert_allclose(mean.fill_, fill, atol=1e-12)
+    f_skip, ok_skip = skip.transform([("ghost",), ("ghost", "g1")])
+    f_mean, ok_mean = mean.transform([("ghost",), ("ghost", "g1")])
+    assert list(ok_skip) == [False, True] and list(ok_mean) == [True, True]
+    np.testing.assert_allclose(f_skip[1], unit[1], atol=1e-12)
+    np.testing.assert_allclose(f_mean[0], fill, atol=1e-12)
+    both = fill + unit[1]
+    np.testing.assert_allclose(f_mean[1], both / np.linalg.norm(both), atol=1e-12)
+    # and through a predictor: skip gives the training mean for a ghost, mean does not
+    p_skip = get_predictor("knn", embedding=table, missing="skip").fit(perts, d)
+    p_mean = get_predictor("knn", embedding=table, missing="mean").fit(perts, d)
+    np.testing.assert_allclose(p_skip.predict([("ghost",)])[0], d.mean(axis=0))
+    assert np.abs(p_mean.predict([("ghost",)])[0] - d.mean(axis=0)).max() > 1e-3
+
+
+def test_per_predictor_params_reach_the_predictor(toy_pb):
+    pb, table = toy_pb
+    split = leave_one_out(pb, doubles=False)
+    spec = {"k1": {"predictor": "knn", "k": 1}, "k5": {"predictor": "knn", "k": 5}}
+    _, preds = evaluate_split(pb, split, spec, embedding=table, return_predictions=True)
+    unit = table.to_numpy(np.float64)
+    unit = pd.DataFrame(unit / np.linalg.norm(unit, axis=1, keepdims=True), index=table.index)
+    n_diff = 0
+    for fold in split.folds:
+        (t,) = fold["test"]
+        (g,) = pb.obs.at[t, "genes"]
+        train = fold["train"]
+        emb = np.stack([unit.loc[list(pb.obs.at[i, "genes"])].sum(0) for i in train])
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        nearest = train[int(np.argmax(emb @ unit.loc[g].to_numpy()))]
+        ctrl = pb.controls([t])[0]
+        np.testing.assert_allclose(preds[("k1", t)], ctrl + pb.delta([nearest])[0], atol=1e-6)
+        n_diff += not np.allclose(preds[("k1", t)], preds[("k5", t)])
+    assert n_diff == len(split.folds)

@@ -98,3 +98,83 @@ def test_cross_cell_type_holds_out_one_context():
     assert len(split) == 8
     fold = split.folds[0]
     assert fold["groups"][fold["test"][0]] == "single_seen"
+
+
+# --- leak guard: a fold that trains on what it tests is refused at every entry point ---------
+
+
+@pytest.fixture(scope="module")
+def pb_ct():
+    adata, _, _ = synthetic_perturbation_data(n_perturbed=4, n_doubles=0, n_cell_types=2, seed=0)
+    return pseudobulk(adata, control="control", cell_type_key="cell_type", n_top_de=0)
+
+
+def test_validate_refuses_a_fold_whose_train_and_test_overlap(pb):
+    ok = Split([{"train": ["P1", "P3"], "test": ["P2"]}])
+    assert ok.validate(pb) is ok
+    leak = Split([ok.folds[0], {"train": ["P1", "P2", "P4"], "test": ["P2", "P4", "P5"]}])
+    with pytest.raises(ValueError, match=r"leaks: 1 fold\(s\).*fold 1: \['P2', 'P4'\]"):
+        leak.validate(pb)
+
+
+@pytest.mark.parametrize("kind", ["loo", "kfold", "simulation", "cross_cell_type"])
+def test_every_builder_gives_disjoint_folds(kind, pb, pb_ct):
+    data = pb_ct if kind == "cross_cell_type" else pb
+    split = make_split(data, kind)
+    assert len(split) > 0
+    for fold in split.folds:
+        assert not set(fold["train"]) & set(fold["test"])
+
+
+def test_cross_cell_type_trains_on_the_other_cell_type_only(pb_ct):
+    split = cross_cell_type(pb_ct)
+    ids = pb_ct.perturbations()
+    assert len(split) == len(ids) == 8
+    for fold in split.folds:
+        (t,) = fold["test"]
+        cond = pb_ct.obs.at[t, "condition"]
+        assert t not in fold["train"]
+        # the same perturbation in the other cell type is in training, nothing else is dropped
+        assert sorted(fold["train"]) == sorted(i for i in ids if i != t)
+        others = [i for i in fold["train"] if pb_ct.obs.at[i, "condition"] == cond]
+        assert (
+            len(others) == 1
+            and pb_ct.obs.at[others[0], "cell_type"] != pb_ct.obs.at[t, "cell_type"]
+        )
+
+
+def test_cross_cell_type_leak_is_refused(pb_ct):
+    # the break the issue reports: train on every id including the held-out one
+    ids = pb_ct.perturbations()
+    leaky = Split([{"train": list(ids), "test": [t]} for t in ids], kind="cross_cell_type")
+    with pytest.raises(ValueError, match=r"leaks: 8 fold\(s\)"):
+        leaky.validate(pb_ct)
+
+
+def test_leaking_saved_json_split_is_refused_everywhere(pb, tmp_path):
+    from biobft.perturb.predictors import evaluate_split
+    from biobft.tl import evaluate_perturbation
+
+    path = Split([{"train": ["P1", "P2", "P3"], "test": ["P3"]}]).save(tmp_path / "leak.json")
+    with pytest.raises(ValueError, match=r"fold 0: \['P3'\]"):
+        resolve_split(path, pb)
+    with pytest.raises(ValueError, match="leaks"):
+        evaluate_split(pb, Split.load(path), ["train_mean"])
+    adata, _, _ = synthetic_perturbation_data(n_perturbed=12, n_doubles=8, seed=5)
+    with pytest.raises(ValueError, match=r"fold 0: \['P3'\]"):
+        evaluate_perturbation(adata, control="control", predictors=["train_mean"], split=path)
+
+
+def test_leaking_split_is_refused_by_the_cli(tmp_path, capsys):
+    from biobft.cli import main
+
+    adata, _, _ = synthetic_perturbation_data(n_perturbed=6, n_doubles=0, seed=2)
+    h5 = tmp_path / "toy.h5ad"
+    adata.write_h5ad(h5)
+    path = Split([{"train": ["P1", "P2"], "test": ["P2"]}]).save(tmp_path / "leak.json")
+    out = tmp_path / "res.csv"
+    rc = main(["perturb", "evaluate", "--data", str(h5), "--control", "control",
+               "--predictors", "train_mean", "--split", str(path), "--out", str(out)])  # fmt: skip
+    assert rc == 2
+    assert "fold 0: ['P2']" in capsys.readouterr().err
+    assert not out.exists()

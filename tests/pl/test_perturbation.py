@@ -35,3 +35,20 @@ def test_metric_bars_heights_are_means():
     with pytest.raises(KeyError, match="no column 'rmse'"):
         metric_bars(df, metric="rmse")
     plt.close("all")
+
+
+def test_delta_scatter_title_is_the_pearson_of_the_changes():
+    from scipy import stats
+
+    rng = np.random.default_rng(4)
+    ctrl = rng.gamma(2.0, scale=3.0, size=80)
+    obs = ctrl + rng.normal(size=80)
+    pred = ctrl + 0.4 * (obs - ctrl) + rng.normal(size=80)
+    r = stats.pearsonr(pred - ctrl, obs - ctrl)[0]
+    assert abs(r - stats.pearsonr(pred, obs)[0]) > 0.1  # raw profiles would give another r
+    ax = delta_scatter(pred, obs, ctrl, title="KLF1")
+    assert ax.get_title() == f"KLF1: r = {r:.2f}"
+    x, y = ax.collections[0].get_offsets().T
+    np.testing.assert_allclose(x, obs - ctrl)  # observed change on x, predicted on y
+    np.testing.assert_allclose(y, pred - ctrl)
+    plt.close("all")

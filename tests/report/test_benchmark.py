@@ -58,7 +58,7 @@ def test_write_report(result, tmp_path):
     assert len(per_cond) == len(result.perturbation)
 
 
-def test_cli_benchmark_cached_rerun(genes, tmp_path, capsys):
+def test_cli_benchmark_cached_rerun(genes, result, tmp_path, capsys):
     gene_file = tmp_path / "genes.txt"
     gene_file.write_text("\n".join(genes))
     out = tmp_path / "cli"
@@ -79,6 +79,16 @@ def test_cli_benchmark_cached_rerun(genes, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "train_mean" in printed and "report:" in printed
     assert (out / "report.md").is_file()
+    # a rerun of the `result` fixture's benchmark (same genes, same cache): every embedding
+    # comes from the cache, nothing is encoded, and train_mean scores the same
+    rerun = json.loads((out / "results.json").read_text())
+    cache = rerun["embedding"]["cache"]
+    assert cache["enabled"] and cache["encoded"] == 0
+    assert cache["hits"] == rerun["embedding"]["n_genes"] == result.embedding["n_genes"]
+    ours = pd.DataFrame(rerun["perturbation_summary"]).set_index(["group", "predictor"])
+    theirs = result.perturbation_summary()
+    for key in ours.index:
+        assert ours.loc[key, "pearson_delta"] == pytest.approx(theirs.loc[key, "pearson_delta"])
 
 
 def test_perturbation_summary_metric_names_exist():

@@ -194,3 +194,28 @@ def test_real_gears_format(data_mirror):
     out = predict_perturbation(adata, min_cells=1, **kw)  # keep them, explicitly
     assert out.shape == (1, 50)
     assert "counts -> normalize_total" in out.uns["biobft_perturbation"]["params"]["normalization"]
+
+
+@pytest.mark.parametrize("kind", ["kfold", "simulation", "saved"])
+def test_evaluate_runs_the_requested_split(toy, tmp_path, kind):
+    """The rows are the split's test ids with its own training sets, not leave-one-out's."""
+    from biobft.perturb.pseudobulk import pseudobulk
+    from biobft.perturb.splits import kfold, leave_one_out, simulation
+
+    adata, _, _ = toy
+    pb = pseudobulk(adata, condition_key="guide", control="NTC", n_top_de=0)
+    if kind == "saved":
+        ids = pb.perturbations()
+        wanted = Split([{"train": ids[:8], "test": ids[8:11]}, {"train": ids[3:], "test": ids[:3]}])
+        arg = wanted.save(tmp_path / "custom.json")
+    else:
+        wanted = kfold(pb) if kind == "kfold" else simulation(pb)  # builder defaults
+        arg = kind
+    df = evaluate_perturbation(adata, condition_key="guide", control="NTC", split=arg,
+                               predictors=["train_mean"])  # fmt: skip
+    got = sorted(zip(df["fold"], df["id"], df["n_train"]))
+    exp = sorted((k, t, len(f["train"])) for k, f in enumerate(wanted.folds) for t in f["test"])
+    assert got == exp
+    loo = leave_one_out(pb).folds
+    assert got != sorted((k, t, len(f["train"])) for k, f in enumerate(loo) for t in f["test"])
+    assert df.attrs["biobft"]["n_folds"] == len(wanted)

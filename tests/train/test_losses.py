@@ -461,3 +461,18 @@ def test_labels_out_of_range_or_wrong_dtype(labels, exc, match):
     with pytest.raises(exc, match=match):
         L.sft_loss(logits, labels)
     L.sft_loss(logits, torch.tensor([[-100, 0, 4]]))  # the edges of the vocabulary are fine
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(("loss_type", "kw"), LOSS_KW)
+def test_loss_and_grad_on_cuda_match_cpu(loss_type, kw):
+    logits, labels = _random_case()
+    cpu = logits.clone().requires_grad_(True)
+    ref = L.loss_terms(cpu, labels, loss_type, **kw).loss
+    ref.backward()
+    gpu = logits.cuda().requires_grad_(True)
+    got = L.loss_terms(gpu, labels.cuda(), loss_type, **kw).loss
+    got.backward()
+    assert got.device.type == "cuda"
+    assert got.item() == pytest.approx(ref.item(), rel=1e-5, abs=1e-7)
+    torch.testing.assert_close(gpu.grad.cpu(), cpu.grad, rtol=1e-4, atol=1e-6)
