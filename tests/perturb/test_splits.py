@@ -152,7 +152,7 @@ def test_cross_cell_type_leak_is_refused(pb_ct):
 
 
 def test_leaking_saved_json_split_is_refused_everywhere(pb, tmp_path):
-    from biobft.perturb.predictors import evaluate_split
+    from biobft.perturb.evaluate import evaluate_split
     from biobft.tl import evaluate_perturbation
 
     path = Split([{"train": ["P1", "P2", "P3"], "test": ["P3"]}]).save(tmp_path / "leak.json")
