@@ -8,6 +8,7 @@ methods (:data:`PUBLISHED`), scored by ROC-AUC per readout gene.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["PUBLISHED", "PerturbQAResult", "perturbqa_markdown", "run_perturbqa"]
 
@@ -167,7 +170,14 @@ def run_perturbqa(
                 seed=seed,
                 name_embedding=name_table,
             )
-            if extra_table is not None:
+            test_perts = set(pairs.loc[pairs["split"] == "test", "pert"])
+            if extra_table is not None and not test_perts & set(extra_table.index.astype(str)):
+                # e.g. `biobft benchmark --genes small.txt`: nothing to score, not an error
+                logger.warning(
+                    "PerturbQA %s %s: the %r table covers no test knockdown; its rows are skipped",
+                    cell, task, labels[1],
+                )  # fmt: skip
+            elif extra_table is not None:
                 res.extra[(cell, task)] = evaluate_de_pairs(
                     pairs,
                     embedding=extra_table,
