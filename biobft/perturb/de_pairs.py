@@ -654,7 +654,7 @@ class PairClassifier(DEPredictor):
                 auroc_per_gene(inner_te["gene"], inner_te["label"], model.predict_proba(X)[:, 1])
             )
         best = int(np.nanargmax(scores))
-        self.params_ = {"C": self.Cs[best], "features": self.features}
+        self.params_ = {"C": self.Cs[best], "features": self.features, "max_pairs": self.max_pairs}
         self.cv_scores_ = dict(zip(self.Cs, map(float, scores)))
         self.cv_score_ = float(scores[best])
         self.model_ = self._fit_one(train, self.Cs[best])
