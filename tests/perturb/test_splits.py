@@ -339,3 +339,16 @@ def test_split_table_columns_and_missing_groups():
         {"fold": 0, "id": "c", "group": "single", "n_train": 2},
         {"fold": 0, "id": "d", "group": "", "n_train": 2},
     ]
+
+
+def test_documented_defaults(pb):
+    assert condition_group(("A",), set()) == "single"  # seen=False by default
+    assert leave_one_out(pb).folds == leave_one_out(pb, doubles=True).folds
+    assert any("+" in f["test"][0] for f in leave_one_out(pb).folds)
+    assert kfold(pb).params == {"n_splits": 5, "seed": 0}
+    assert kfold(pb).folds == kfold(pb, n_splits=5, seed=0).folds
+    assert make_split(pb).kind == "loo"
+    ids = pb.perturbations()
+    folds = [{"train": [], "test": [i]} for i in ids[:11]]
+    with pytest.raises(ValueError, match=r"^split fold\(s\) \[0, 1, 2, 3, 4, 5, 6, 7, 8, 9\] have"):
+        Split(folds).validate(pb)
