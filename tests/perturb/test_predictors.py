@@ -261,3 +261,48 @@ def test_per_predictor_params_reach_the_predictor(toy_pb):
         np.testing.assert_allclose(preds[("k1", t)], ctrl + pb.delta([nearest])[0], atol=1e-6)
         n_diff += not np.allclose(preds[("k1", t)], preds[("k5", t)])
     assert n_diff == len(split.folds)
+
+
+def test_shrink_lambda_by_inner_leave_one_gene_out_cv():
+    """cv_scores_ and lambda_ re-derived with a plain loop over the documented inner folds."""
+    table, genes, delta = _planted(n=12, d=4, g=15, seed=5)
+    rng = np.random.default_rng(5)
+    perts = [(g,) for g in genes[:8]] + [(genes[0], genes[1]), (genes[2], genes[3])]
+    d = np.vstack([delta[:8], delta[0] + delta[1], delta[2] + delta[3]])
+    d += rng.normal(scale=0.5, size=d.shape)
+    lambdas = (0.0, 0.5, 1.0)
+    model = get_predictor("shrink", embedding=table, base="knn", base_params={"k": 2},
+                          lambdas=lambdas).fit(perts, d)  # fmt: skip
+    scores = []
+    for i in range(8):  # every training single, held out with every condition involving its gene
+        train = [j for j, p in enumerate(perts) if genes[i] not in p]
+        base = get_predictor("knn", embedding=table, k=2).fit([perts[j] for j in train], d[train])
+        mu = d[train].mean(axis=0)
+        resid = base.predict([perts[i]])[0] - mu
+        scores.append([np.corrcoef(mu + lam * resid, d[i])[0, 1] for lam in lambdas])
+    cv = np.mean(scores, axis=0)
+    np.testing.assert_allclose(model.cv_scores_, cv, rtol=1e-8)
+    assert model.lambda_ == lambdas[int(np.argmax(cv))]
+    full = get_predictor("knn", embedding=table, k=2).fit(perts, d)
+    new = [(genes[9],), (genes[10], genes[11])]
+    mean = d.mean(axis=0)
+    np.testing.assert_allclose(
+        model.predict(new), mean + model.lambda_ * (full.predict(new) - mean), rtol=1e-10
+    )
+    with pytest.raises(ValueError, match=r"shrink base must be one of"):
+        get_predictor("shrink", embedding=table, base="shrink")
+    with pytest.raises(ValueError, match="at least one candidate lambda"):
+        get_predictor("shrink", embedding=table, lambdas=())
+
+
+def test_shrink_falls_back_to_the_mean_when_the_base_does_not_generalise():
+    table, genes, _ = _planted(n=14, d=4, g=12, seed=6)
+    noise = np.random.default_rng(7).normal(size=(14, 12))  # deltas unrelated to the embedding
+    perts = [(g,) for g in genes]
+    model = get_predictor("shrink", embedding=table, base="ridge").fit(perts, noise)
+    assert model.lambda_ < 0.5
+    table2, genes2, planted = _planted(n=14, d=4, g=12, seed=6)
+    model2 = get_predictor("shrink", embedding=table2, base="ridge").fit(
+        [(g,) for g in genes2], planted
+    )
+    assert model2.lambda_ == 1.0  # an exactly linear effect: the base predictor is kept

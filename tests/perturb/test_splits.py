@@ -178,3 +178,177 @@ def test_leaking_split_is_refused_by_the_cli(tmp_path, capsys):
     assert rc == 2
     assert "fold 0: ['P2']" in capsys.readouterr().err
     assert not out.exists()
+
+
+# --- builders against independent re-derivations (mutation-testing survivors) ----------------
+
+
+@pytest.fixture(scope="module")
+def pb_mixed():
+    """Two cell types; one double whose single P0 is missing (never held out by loo)."""
+    adata, _, _ = synthetic_perturbation_data(n_perturbed=6, n_doubles=5, n_cell_types=2, seed=3)
+    adata = adata[adata.obs["condition"] != "P0"].copy()
+    return pseudobulk(adata, control="control", cell_type_key="cell_type", n_top_de=0)
+
+
+def _expected_loo(pb, doubles=True):
+    obs = pb.obs[~pb.obs["is_control"]]
+    folds = []
+    for ct in sorted(set(obs["cell_type"])):
+        sub = obs[obs["cell_type"] == ct]
+        singles = {g[0] for g in sub["genes"] if len(g) == 1}
+        for rid, genes in sub["genes"].items():
+            if len(genes) == 1:
+                train = [i for i, g in sub["genes"].items() if genes[0] not in g]
+                group = "single"
+            elif len(genes) == 2 and doubles and set(genes) <= singles:
+                train = [i for i in sub.index if i != rid]
+                group = "double_seen2"
+            else:
+                continue
+            folds.append({"train": train, "test": [rid], "groups": {rid: group}})
+    return folds
+
+
+@pytest.mark.parametrize("doubles", [True, False])
+def test_leave_one_out_matches_a_direct_derivation(pb_mixed, doubles):
+    split = leave_one_out(pb_mixed, doubles=doubles)
+    expected = _expected_loo(pb_mixed, doubles)
+    assert split.folds == expected
+    n_doubles = sum(f["groups"][f["test"][0]] == "double_seen2" for f in expected)
+    assert (n_doubles > 0) == doubles  # doubles with both singles are held out, only then
+    assert not any("P0" in t for f in split.folds for t in f["test"] if "+" in t)
+    assert split.kind == "loo" and split.params == {"doubles": doubles}
+
+
+def test_kfold_folds_sizes_params_and_bounds(pb):
+    ids = pb.perturbations()
+    split = kfold(pb, n_splits=4, seed=3)
+    sizes = sorted(len(f["test"]) for f in split.folds)
+    assert sum(sizes) == len(ids) and sizes[-1] - sizes[0] <= 1
+    for f in split.folds:
+        assert f["train"] == [i for i in ids if i not in set(f["test"])]
+        assert f["test"] == sorted(f["test"]) and set(f["groups"]) == set(f["test"])
+    assert split.kind == "kfold" and split.params == {"n_splits": 4, "seed": 3}
+    assert kfold(pb, n_splits=4, seed=4).folds != split.folds
+    assert len(kfold(pb, n_splits=2)) == 2 and len(kfold(pb, n_splits=len(ids))) == len(ids)
+    for bad in (1, len(ids) + 1):
+        msg = rf"^n_splits must be in \[2, {len(ids)}\]; got {bad}$"
+        with pytest.raises(ValueError, match=msg):
+            kfold(pb, n_splits=bad)
+
+
+def test_simulation_unseen_genes_and_seen2_share(pb):
+    obs = pb.obs[~pb.obs["is_control"]]
+    genes = sorted({g for gs in obs["genes"] for g in gs})
+    for frac, seen2_frac in ((0.75, 0.5), (0.99, 1.0), (0.5, 0.0)):
+        split = simulation(pb, seed=4, train_gene_frac=frac, seen2_test_frac=seen2_frac)
+        (fold,) = split.folds
+        test = set(fold["test"])
+        unseen = {g for t in test if len(obs.at[t, "genes"]) == 1 for g in obs.at[t, "genes"]}
+        assert len(unseen) == max(1, round(len(genes) * (1 - frac)))
+        with_unseen = {i for i, gs in obs["genes"].items() if set(gs) & unseen}
+        seen2 = [i for i, gs in obs["genes"].items() if len(gs) >= 2 and not set(gs) & unseen]
+        assert with_unseen <= test
+        assert len(test - with_unseen) == round(len(seen2) * seen2_frac)
+        assert test - with_unseen <= set(seen2)
+        assert fold["train"] == [i for i in obs.index if i not in test]
+        assert split.kind == "simulation"
+        assert split.params == {"seed": 4, "train_gene_frac": frac, "seen2_test_frac": seen2_frac}
+    assert simulation(pb).folds == simulation(pb, seed=1).folds  # the documented default seed
+    msg = r"^train_gene_frac must be in \(0, 1\) and seen2_test_frac in \[0, 1\]$"
+    for kw in ({"train_gene_frac": 0.0}, {"train_gene_frac": 1.0}, {"seen2_test_frac": 1.5},
+               {"seen2_test_frac": -0.1}):  # fmt: skip
+        with pytest.raises(ValueError, match=msg):
+            simulation(pb, **kw)
+
+
+def test_split_records_kind_and_params(pb, pb_ct):
+    assert cross_cell_type(pb_ct).kind == "cross_cell_type"
+    assert cross_cell_type(pb_ct).params == {}
+    split = make_split(pb, "kfold", n_splits=3, seed=2)
+    assert split.params == {"n_splits": 3, "seed": 2} and split.kind == "kfold"
+    assert condition_group(("A", "B", "C"), {"A"}) == "multi"
+
+
+def test_resolve_split_every_input_kind(pb, tmp_path):
+    default = resolve_split(None, pb)
+    assert default.kind == "loo" and default.folds == leave_one_out(pb).folds
+    assert resolve_split("kfold", pb).folds == kfold(pb).folds
+    given = kfold(pb, n_splits=3)
+    assert resolve_split(given, pb) is given
+    assert resolve_split(given.save(tmp_path / "k.json"), pb).folds == given.folds
+    with pytest.raises(TypeError, match=r"^split must be a Split, a name in \['loo', 'kfold', "
+                       r"'simulation', 'cross_cell_type'\] or a JSON path; got int$"):  # fmt: skip
+        resolve_split(3, pb)
+    with pytest.raises(ValueError, match=r"^split 'custom' has no folds on this data \(too few "
+                       r"perturbations\?\); pass another split$"):  # fmt: skip
+        resolve_split(Split([]), pb)
+
+
+def test_split_json_fields_and_defaults(pb, tmp_path):
+    path = Split([{"train": ["P1"], "test": ["P2"]}], params={"a": 1}).save(tmp_path / "s.json")
+    data = json.loads(path.read_text())
+    assert data["version"] == 1 and data["kind"] == "custom" and data["params"] == {"a": 1}
+    assert Split.load(path).params == {"a": 1}
+    del data["kind"]
+    path.write_text(json.dumps(data))
+    assert Split.load(path).kind == "custom"
+    for bad in ({"format": "other", "folds": []}, {"format": "biobft.perturb.split"}):
+        path.write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=rf"^{path} is not a biobft split file \(expected "
+                           r"format 'biobft.perturb.split'\)$"):  # fmt: skip
+            Split.load(path)
+    missing = tmp_path / "none.json"
+    msg = rf"^split file '{missing}' does not exist; write one with biobft"
+    msg += r"\.perturb\.splits\.make_split\(\.\.\.\)\.save\(path\)$"
+    with pytest.raises(FileNotFoundError, match=msg):
+        Split.load(missing)
+
+
+def test_validate_messages_name_what_is_wrong(pb):
+    ids = pb.perturbations()
+    unknown = [f"X{i:02d}" for i in range(11)]
+    with pytest.raises(ValueError) as err:
+        Split([{"train": ids[:2] + unknown, "test": ids[2:3]}]).validate(pb)
+    msg = str(err.value)
+    assert msg.startswith(f"split references 11 unknown condition(s) {unknown[:10]}; rebuild the ")
+    assert "split on this data (make_split(pb, ...)) or drop them (known: " in msg
+    assert msg.endswith(f"(known: {sorted(pb.ids)[:20]})") and len(pb.ids) > 20
+    for fold in ({"train": [], "test": ids[:1]}, {"train": ids[:1], "test": []}):
+        with pytest.raises(ValueError, match=r"^split fold\(s\) \[1\] have an empty train or "):
+            Split([{"train": ids[1:2], "test": ids[:1]}, fold]).validate(pb)
+    leaks = [{"train": ids[:12], "test": ids[:12]}] + [
+        {"train": [i], "test": [i]} for i in ids[12:18]
+    ]
+    with pytest.raises(ValueError) as err:
+        Split(leaks, kind="kfold").validate(pb)
+    msg = str(err.value)
+    assert msg.startswith("split 'kfold' leaks: 7 fold(s) train on the condition(s) they test (")
+    shown = f"fold 0: {sorted(ids[:12])[:10]}; fold 1: {[ids[12]]}; fold 2: {[ids[13]]}; "
+    assert shown in msg and "fold 4:" in msg and "fold 5:" not in msg
+    assert msg.endswith("remove the test ids from each fold's train list or rebuild the split "
+                        "with make_split(pb, ...)")  # fmt: skip
+
+
+def test_split_table_columns_and_missing_groups():
+    split = Split([{"train": ["a", "b"], "test": ["c", "d"], "groups": {"c": "single"}}])
+    table = split_table(split)
+    assert list(table.columns) == ["fold", "id", "group", "n_train"]
+    assert table.to_dict("records") == [
+        {"fold": 0, "id": "c", "group": "single", "n_train": 2},
+        {"fold": 0, "id": "d", "group": "", "n_train": 2},
+    ]
+
+
+def test_documented_defaults(pb):
+    assert condition_group(("A",), set()) == "single"  # seen=False by default
+    assert leave_one_out(pb).folds == leave_one_out(pb, doubles=True).folds
+    assert any("+" in f["test"][0] for f in leave_one_out(pb).folds)
+    assert kfold(pb).params == {"n_splits": 5, "seed": 0}
+    assert kfold(pb).folds == kfold(pb, n_splits=5, seed=0).folds
+    assert make_split(pb).kind == "loo"
+    ids = pb.perturbations()
+    folds = [{"train": [], "test": [i]} for i in ids[:11]]
+    with pytest.raises(ValueError, match=r"^split fold\(s\) \[0, 1, 2, 3, 4, 5, 6, 7, 8, 9\] have"):
+        Split(folds).validate(pb)
