@@ -120,6 +120,53 @@ def validate_table(table: pd.DataFrame, *, name: str = "embedding table") -> pd.
     return out
 
 
+def concat_tables(tables: Sequence[pd.DataFrame], *, source: str | None = None) -> pd.DataFrame:
+    """Put embedding tables side by side: one row per gene present in every table.
+
+    The gene vector becomes ``[table_0[g], table_1[g], ...]`` (e.g. the RefSeq + GO text vector
+    beside the name-only vector, the GGI configuration chosen on the Gene2vec valid split).
+
+    Parameters
+    ----------
+    tables
+        Two or more embedding tables (validated).
+    source
+        Source recorded in the metadata (default: the parts' sources joined with ``","``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``(genes in all tables, sum of dims)`` float32 table, genes in the first table's order;
+        metadata ``parts`` holds each part's metadata.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two tables, or no gene in common.
+    """
+    tables = [validate_table(t, name=f"table {i}") for i, t in enumerate(tables)]
+    if len(tables) < 2:
+        raise ValueError(f"concat_tables needs at least two tables; got {len(tables)}")
+    genes = tables[0].index
+    for t in tables[1:]:
+        genes = genes.intersection(t.index, sort=False)
+    if len(genes) == 0:
+        raise ValueError(
+            "the tables have no gene symbol in common; embed the same genes in every table"
+        )
+    metas = [table_metadata(t) for t in tables]
+    vectors = np.hstack([t.loc[genes].to_numpy(dtype=np.float32) for t in tables])
+    models = list(dict.fromkeys(str(m.get("model")) for m in metas))
+    return make_table(
+        vectors,
+        list(genes),
+        model="+".join(models),
+        source=source or ",".join(str(m.get("source")) for m in metas),
+        pooling=metas[0].get("pooling"),
+        parts=[{k: m.get(k) for k in ("model", "source", "pooling", "dim")} for m in metas],
+    )
+
+
 def write_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write a table atomically to ``.parquet`` (metadata in the schema) or ``.csv`` (+ ``.json``).
 
