@@ -178,22 +178,6 @@ def test_onnx_backend_truncation_and_normalize(minilm):
     assert _cos(a, b).min() >= 0.999 and _cos(a, ref[:1]).min() < 0.99
 
 
-@needs_onnx
-def test_onnx_export_is_cached_by_content(minilm, tmp_path, monkeypatch):
-    from biobft.embed import backends
-
-    monkeypatch.setenv("BIOBFT_CACHE_DIR", str(tmp_path))
-    calls = []
-    real = backends.export_onnx
-    monkeypatch.setattr(backends, "export_onnx", lambda *a, **k: calls.append(1) or real(*a, **k))
-    encode(TEXTS, model=minilm, backend="onnx")
-    encode(TEXTS[:2], model=minilm, backend="onnx")
-    files = list((tmp_path / "onnx").glob("*.onnx"))
-    assert len(calls) == 1 and len(files) == 1
-    assert backends.content_key(minilm.model) in files[0].name
-    assert not list((tmp_path / "onnx").glob(".*tmp"))  # no temp file left behind
-
-
 def test_resolve_backend(minilm, tiny_lm, monkeypatch):
     from biobft.embed import backends
     from biobft.embed.encoding import resolve_backend
