@@ -1,11 +1,14 @@
 """Throughput of ``biobft.embed.encode`` vs ``SentenceTransformer.encode`` (fp32) on gene texts.
 
-Both run in the same process on the same texts (a seeded sample of the RefSeq corpus); the
-script prints both throughputs, the speed-up ratio and the worst cosine similarity of biobft's
-vectors to the fp32 baseline, and writes them to ``benchmarks/results/encode.json``.
+All run in the same process on the same texts (a seeded sample of the RefSeq corpus), in
+interleaved rounds; for each biobft backend (``torch`` at ``--precision``, ``onnx``: ONNX Runtime
+fp32, see :mod:`biobft.embed.backends`) the script prints the throughput, the speed-up over
+``SentenceTransformer.encode`` fp32 measured in the same run and the worst cosine similarity to
+its vectors, with the CPU model and flags, and writes them to ``benchmarks/results/encode.json``.
 With ``--cached-corpus`` it also times a cached ``embed_genes`` rerun of the whole corpus.
 
-    python benchmarks/bench_encode.py --n-texts 300
+    flock /tmp/biobft-timing.lock python benchmarks/bench_encode.py --n-texts 400 \
+        --backends torch onnx --precision fp32 --out benchmarks/results/encode_fp32.json
 """
 
 from __future__ import annotations
@@ -20,12 +23,25 @@ from pathlib import Path
 import numpy as np
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return platform.processor()
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-texts", type=int, default=1000)
     parser.add_argument("--source", default="refseq")
     parser.add_argument("--model", default="minilm")
-    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--precision", default="auto", help="of the torch backend")
+    parser.add_argument(
+        "--backends", nargs="+", default=["torch", "onnx"], choices=["torch", "onnx"]
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
@@ -40,6 +56,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
+    from biobft.embed.backends import onnx_available
     from biobft.embed.encoding import encode, resolve_encoder, resolve_precision
     from biobft.text import gene_texts
 
@@ -53,28 +70,47 @@ def main(argv: list[str] | None = None) -> dict:
     st = handle.model
     precision = resolve_precision(args.precision, handle.device.type)
 
-    # warm-up (allocator, oneDNN kernels) on both paths
-    st.encode(texts[:16], batch_size=args.batch_size)
-    encode(texts[:16], model=handle, precision=precision, batch_size=args.batch_size)
+    backends = [b for b in args.backends if b != "onnx" or onnx_available()]
+    if len(backends) < len(args.backends):
+        print("onnx backend skipped: the extra is not installed (pip install 'biobft[onnx]')")
 
-    # interleaved rounds (alternating which runs first): load changes on a shared CPU hit both
+    def run(which, chunk):
+        if which == "st":
+            return st.encode(chunk, batch_size=args.batch_size)
+        prec = precision if which == "torch" else "fp32"
+        return encode(
+            chunk, model=handle, precision=prec, batch_size=args.batch_size, backend=which
+        )
+
+    # warm-up (allocator, oneDNN kernels, the one-time ONNX export) on every path
+    for which in ("st", *backends):
+        run(which, texts[:16])
+
+    # interleaved rounds (rotating which runs first): load changes on a shared CPU hit all paths
     rounds = np.array_split(np.arange(len(texts)), max(1, min(args.rounds, len(texts))))
-    ref_parts, got_parts, t_st, t_bb = [], [], 0.0, 0.0
+    names = ["st", *backends]
+    parts: dict[str, list] = {k: [] for k in names}
+    secs = dict.fromkeys(names, 0.0)
     for r, idx in enumerate(rounds):
         chunk = [texts[i] for i in idx]
-        for which in ("st", "bb") if r % 2 == 0 else ("bb", "st"):
+        for which in names[r % len(names) :] + names[: r % len(names)]:
             t0 = time.perf_counter()
-            if which == "st":
-                ref_parts.append(st.encode(chunk, batch_size=args.batch_size))
-                t_st += time.perf_counter() - t0
-            else:
-                got_parts.append(
-                    encode(chunk, model=handle, precision=precision, batch_size=args.batch_size)
-                )
-                t_bb += time.perf_counter() - t0
-    ref, got = np.concatenate(ref_parts), np.concatenate(got_parts)
+            parts[which].append(run(which, chunk))
+            secs[which] += time.perf_counter() - t0
+    ref = np.concatenate(parts["st"])
 
-    cos = (got * ref).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(ref, axis=1)
+    def cos(got):
+        return (got * ref).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(ref, axis=1)
+
+    flags = ""
+    try:
+        line = next(
+            x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("flags")
+        )
+        keep = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "fma")
+        flags = " ".join(f for f in line.split(":", 1)[1].split() if f in keep)
+    except (OSError, StopIteration):  # pragma: no cover - not Linux
+        pass
     result = {
         "n_texts": len(texts),
         "source": args.source,
@@ -83,17 +119,25 @@ def main(argv: list[str] | None = None) -> dict:
         "batch_size": args.batch_size,
         "rounds": len(rounds),
         "torch_threads": torch.get_num_threads(),
+        "cpu_model": _cpu_model(),
+        "cpu_flags": flags,
         "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
         "device": str(handle.device),
         "load_avg_1min": os.getloadavg()[0],
-        "sentence_transformers_fp32_texts_per_s": len(texts) / t_st,
-        "biobft_texts_per_s": len(texts) / t_bb,
-        "speedup": t_st / t_bb,
-        "min_cosine_to_fp32": float(cos.min()),
-        "mean_cosine_to_fp32": float(cos.mean()),
+        "sentence_transformers_fp32_texts_per_s": len(texts) / secs["st"],
+        "backends": {},
         "platform": platform.platform(),
         "torch": torch.__version__,
     }
+    for b in backends:
+        c = cos(np.concatenate(parts[b]))
+        result["backends"][b] = {
+            "precision": precision if b == "torch" else "fp32",
+            "texts_per_s": len(texts) / secs[b],
+            "speedup": secs["st"] / secs[b],
+            "min_cosine_to_fp32": float(c.min()),
+            "mean_cosine_to_fp32": float(c.mean()),
+        }
     if args.cached_corpus:
         from biobft.embed import embed_genes, table_metadata
 
@@ -107,14 +151,17 @@ def main(argv: list[str] | None = None) -> dict:
             "encoded": meta["cache"]["encoded"],
         }
     print(
-        f"{len(texts)} {args.source} texts, {args.model}, {torch.get_num_threads()} threads "
-        f"(load avg {result['load_avg_1min']:.1f}: the CPU is shared, numbers are noisy)\n"
+        f"{len(texts)} {args.source} texts, {args.model}, {torch.get_num_threads()} threads, "
+        f"{result['cpu_model']} [{flags}] (load avg {result['load_avg_1min']:.1f}: the CPU is "
+        f"shared, numbers are noisy)\n"
         f"  SentenceTransformer.encode fp32: "
-        f"{result['sentence_transformers_fp32_texts_per_s']:.1f} texts/s\n"
-        f"  biobft.embed.encode {precision}:     {result['biobft_texts_per_s']:.1f} texts/s\n"
-        f"  speed-up: {result['speedup']:.2f}x   worst cosine to fp32: "
-        f"{result['min_cosine_to_fp32']:.5f}"
+        f"{result['sentence_transformers_fp32_texts_per_s']:.1f} texts/s"
     )
+    for b, r in result["backends"].items():
+        print(
+            f"  biobft {b:5s} {r['precision']}: {r['texts_per_s']:.1f} texts/s  speed-up "
+            f"{r['speedup']:.2f}x  worst cosine to fp32 {r['min_cosine_to_fp32']:.7f}"
+        )
     if "cached_corpus" in result:
         c = result["cached_corpus"]
         print(

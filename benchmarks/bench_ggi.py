@@ -144,19 +144,14 @@ def _table(spec: str):
     import numpy as np
     import pandas as pd
 
-    from biobft.embed.table import make_table, read_table, table_metadata
+    from biobft.embed.table import concat_tables, make_table, read_table, table_metadata
 
     if spec == "random":
         ref = _table("refseq")
         vec = np.random.default_rng(0).standard_normal(ref.shape, dtype=np.float32)
         return make_table(vec, list(ref.index), model="random-normal", source="random")
     if "," in spec:
-        parts = [_table(p) for p in spec.split(",")]
-        genes = parts[0].index
-        for p in parts[1:]:
-            genes = genes.intersection(p.index, sort=False)
-        vec = np.hstack([p.loc[genes].to_numpy() for p in parts])
-        return make_table(vec, list(genes), model="minilm", source=spec)
+        return concat_tables([_table(p) for p in spec.split(",")], source=spec)
     if spec.startswith("g2v="):
         return _g2v_table(spec[len("g2v=") :])
     if "|" in spec:

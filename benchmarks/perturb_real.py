@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from biobft import datasets
-from biobft.embed.table import read_table, write_table
-from biobft.perturb.embeddings import concat_tables, emap_table, response_table, string_table
+from biobft.embed.table import concat_tables, read_table, write_table
+from biobft.perturb.embeddings import emap_table, response_table, string_table
 from biobft.perturb.evaluate import evaluate_split
 from biobft.perturb.interactions import compare_gi_fits, interaction_table
 from biobft.perturb.pseudobulk import pseudobulk
@@ -50,7 +50,7 @@ def tables(genes: list[str]) -> dict[str, pd.DataFrame]:
             tab = embed_genes(genes, source=source, model="minilm")
             write_table(tab, local)
         out[source] = tab
-    out["refseq+name"] = concat_tables(out["refseq"], out["name"], how="outer")
+    out["refseq+name"] = concat_tables([out["refseq"], out["name"]], normalize=True, how="outer")
     return out
 
 
@@ -114,8 +114,8 @@ def main() -> int:
         "emap": emap_table(datasets.norman2019_emap()),
         "string": _rotate(string_table(datasets.string_edges(400), genes)),
     }
-    func["emap+string"] = concat_tables(func["emap"], func["string"], how="outer")
-    func["emap+refseq"] = concat_tables(func["emap"], embs["refseq"], how="outer")
+    func["emap+string"] = concat_tables([func["emap"], func["string"]], normalize=True, how="outer")
+    func["emap+refseq"] = concat_tables([func["emap"], embs["refseq"]], normalize=True, how="outer")
     embs.update(func)
     notes = []
     for k, t in embs.items():

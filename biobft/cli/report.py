@@ -30,6 +30,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--features", default="sum", help="GGI pair features (default: sum)")
     p.add_argument("--classifier", default="logistic", help="GGI classifier (default: logistic)")
     p.add_argument("--no-ggi", action="store_true", help="skip the GGI benchmark")
+    p.add_argument(
+        "--no-best-ggi",
+        action="store_true",
+        help="skip the GGI configuration chosen on valid (RefSeq+GO else name, + name vector)",
+    )
     p.add_argument("--no-perturbation", action="store_true", help="skip the perturbation benchmark")
     p.add_argument(
         "--perturb-dataset",
@@ -62,6 +67,7 @@ def _run(args: argparse.Namespace) -> int:
         precision=args.precision,
         genes=read_gene_list(args.genes) if args.genes else None,
         ggi=not args.no_ggi,
+        best_ggi=not args.no_best_ggi,
         features=args.features,
         classifier=args.classifier,
         perturbation=not args.no_perturbation,
@@ -73,8 +79,10 @@ def _run(args: argparse.Namespace) -> int:
     report = write_report(result, args.out)
     emb = result.embedding
     print(f"embedding: {emb.get('model')} / {emb.get('source')}: {emb.get('n_genes')} genes")
+    if result.ggi_best is not None:
+        print("best validated configuration:\n" + result.ggi_best.summary())
     if result.ggi is not None:
-        print(result.ggi.summary())
+        print("GenePT recipe:\n" + result.ggi.summary())
     summary = result.perturbation_summary()
     if not summary.empty:
         print(summary.to_string(float_format=lambda v: f"{v:.3f}"))

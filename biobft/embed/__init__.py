@@ -16,7 +16,14 @@ import importlib
 from typing import TYPE_CHECKING
 
 from .cells import genept_w
-from .table import make_table, read_table, table_metadata, validate_table, write_table
+from .table import (
+    concat_tables,
+    make_table,
+    read_table,
+    table_metadata,
+    validate_table,
+    write_table,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .describe import describe_genes
@@ -34,6 +41,7 @@ _LAZY = {
 
 __all__ = [
     "POOLINGS",
+    "concat_tables",
     "describe_genes",
     "embed_genes",
     "encode",

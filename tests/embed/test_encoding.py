@@ -216,3 +216,66 @@ def test_cuda_auto_precision_and_fp32_encode_match_cpu(minilm):
     np.testing.assert_allclose(gpu, cpu, atol=1e-4)
     half = encode(TEXTS, model="minilm", precision="auto", device="cuda")
     assert (_cos(half, cpu) > 0.99).all()
+
+
+# --------------------------------------------------------------------------- onnx backend
+needs_onnx = pytest.mark.skipif(
+    not __import__("biobft.embed.backends", fromlist=["x"]).onnx_available(),
+    reason="the onnx extra is not installed: pip install 'biobft[onnx]'",
+)
+
+
+@needs_onnx
+@pytest.mark.realdata
+def test_onnx_backend_matches_sentence_transformers_on_refseq(minilm, data_mirror):
+    from biobft.text import gene_texts
+
+    corpus = gene_texts(source="refseq")
+    rng = np.random.default_rng(1)
+    texts = corpus.iloc[np.sort(rng.choice(len(corpus), size=48, replace=False))].tolist()
+    texts += ["KLF1", "x"]  # very short rows share a batch with long ones only after sorting
+    ref = minilm.model.encode(texts, batch_size=7)  # fp32 torch, its own batching
+    got = encode(texts, model=minilm, backend="onnx", batch_size=8)
+    assert got.shape == ref.shape and got.dtype == np.float32
+    assert _cos(got, ref).min() >= 0.999
+    # the pipeline normalises: unit vectors
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    # order semantics: a permutation of the input permutes the output
+    perm = rng.permutation(len(texts))
+    again = encode([texts[i] for i in perm], model=minilm, backend="onnx", batch_size=3)
+    np.testing.assert_allclose(again, got[perm], atol=1e-5)
+
+
+@needs_onnx
+def test_onnx_backend_truncation_and_normalize(minilm):
+    long = "Gene symbol TP53. " + "tumor suppressor protein binding DNA " * 80
+    ref = minilm.model.encode([long, "hello"])  # sentence-transformers truncates at 256 tokens
+    got = encode([long, "hello"], model=minilm, backend="onnx", normalize=True)
+    assert _cos(got, ref).min() >= 0.999
+    # max_length below the model's limit truncates the same way on both backends
+    a = encode([long], model=minilm, backend="onnx", max_length=16)
+    b = encode([long], model=minilm, backend="torch", precision="fp32", max_length=16)
+    assert _cos(a, b).min() >= 0.999 and _cos(a, ref[:1]).min() < 0.99
+
+
+def test_resolve_backend(minilm, tiny_lm, monkeypatch):
+    from biobft.embed import backends
+    from biobft.embed.encoding import resolve_backend
+
+    lm = resolve_encoder(tiny_lm)
+    assert resolve_backend("torch", minilm) == "torch"
+    assert resolve_backend("auto", lm) == "torch"  # hidden-state pooling of a causal LM
+    assert resolve_backend("auto", minilm, precision="bf16") == "torch"
+    assert resolve_backend("auto", minilm, pooling="mean") == "torch"
+    monkeypatch.setattr(backends, "onnx_available", lambda: False)
+    assert resolve_backend("auto", minilm, precision="fp32") == "torch"
+    with pytest.raises(ImportError, match=r"biobft\[onnx\]"):
+        resolve_backend("onnx", minilm, precision="fp32")
+    monkeypatch.setattr(backends, "onnx_available", lambda: True)
+    assert resolve_backend("auto", minilm, precision="fp32") == "onnx"
+    with pytest.raises(ValueError, match="pooling=None"):
+        resolve_backend("onnx", lm)
+    with pytest.raises(ValueError, match="bf16"):
+        resolve_backend("onnx", minilm, precision="bf16")
+    with pytest.raises(ValueError, match="unknown backend"):
+        encode(["a"], model=minilm, backend="tensorrt")

@@ -67,3 +67,40 @@ def test_make_table_shape_mismatch():
 def test_read_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"biobft embed"):
         read_table(tmp_path / "nope.parquet")
+
+
+def test_concat_tables_side_by_side_on_common_genes():
+    from biobft.embed.table import concat_tables
+
+    rng = np.random.default_rng(0)
+    a = make_table(rng.standard_normal((3, 2)), ["A", "B", "C"], model="m1", source="refseq")
+    b = make_table(rng.standard_normal((3, 4)), ["C", "A", "D"], model="m1", source="name")
+    out = concat_tables([a, b])
+    assert list(out.index) == ["A", "C"] and out.shape == (2, 6)
+    np.testing.assert_array_equal(out.loc["C"].to_numpy()[:2], a.loc["C"].to_numpy())
+    np.testing.assert_array_equal(out.loc["C"].to_numpy()[2:], b.loc["C"].to_numpy())
+    meta = table_metadata(out)
+    assert meta["source"] == "refseq,name" and meta["dim"] == 6 and meta["model"] == "m1"
+    with pytest.raises(ValueError, match="at least two"):
+        concat_tables([a])
+    c = make_table(rng.standard_normal((1, 2)), ["Z"], model="m1", source="x")
+    with pytest.raises(ValueError, match="no gene symbol in common"):
+        concat_tables([a, c])
+
+
+def test_concat_tables_normalize_and_outer():
+    from biobft.embed.table import concat_tables
+
+    a = make_table(np.array([[3.0, 4.0], [1.0, 0.0]]), ["A", "B"], model="m", source="s1")
+    b = make_table(np.array([[0.0, 2.0, 0.0]]), ["B"], model="m", source="s2")
+    inner = concat_tables([a, b], normalize=True)
+    np.testing.assert_allclose(inner.loc["B"].to_numpy(), [1, 0, 0, 1, 0])  # each block unit
+    outer = concat_tables([a, b], normalize=True, how="outer")
+    assert list(outer.index) == ["A", "B"]
+    np.testing.assert_allclose(outer.loc["A"].to_numpy(), [0.6, 0.8, 0, 0, 0])  # zero fill
+    raw = concat_tables([a, b], how="outer")
+    np.testing.assert_allclose(raw.loc["A"].to_numpy(), [3, 4, 0, 0, 0])
+    with pytest.raises(TypeError, match=r"concat_tables\(\[a, b\]\)"):
+        concat_tables(a)
+    with pytest.raises(ValueError, match="how must be"):
+        concat_tables([a, b], how="left")

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from biobft.embed.table import make_table
+from biobft.embed.table import concat_tables, make_table
 from biobft.perturb._synthetic import synthetic_perturbation_data
-from biobft.perturb.embeddings import PerturbationEmbedder, concat_tables, response_table
+from biobft.perturb.embeddings import PerturbationEmbedder, response_table
 from biobft.perturb.evaluate import evaluate_split
 from biobft.perturb.predictors import PREDICTORS, get_predictor
 from biobft.perturb.pseudobulk import pseudobulk
@@ -123,11 +123,11 @@ def test_response_table_and_concat():
     ids = [i for i in pb.perturbations(kind="single") if i.endswith("::P0")]
     np.testing.assert_allclose(tab.loc["P0"].to_numpy(), pb.delta(ids).mean(0), rtol=1e-5)
     other = make_table(np.ones((2, 2)), ["P0", "ZZ"], model="x", source="y")
-    both = concat_tables(tab, other)
+    both = concat_tables([tab, other], normalize=True)
     assert list(both.index) == ["P0"] and both.shape[1] == tab.shape[1] + 2
-    assert both.attrs["biobft"]["source"].endswith("+y")
+    assert both.attrs["biobft"]["source"].endswith(",y")
     np.testing.assert_allclose(np.linalg.norm(both.to_numpy()), np.sqrt(2), rtol=1e-5)
-    assert concat_tables(tab, other, how="outer").shape[0] == tab.shape[0] + 1
+    assert concat_tables([tab, other], normalize=True, how="outer").shape[0] == tab.shape[0] + 1
 
 
 def test_evaluate_split_rows():
