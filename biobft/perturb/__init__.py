@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from ..embed.table import concat_tables
 from .conditions import expression_matrix, parse_condition, parse_conditions, resolve_control
-from .de_pairs import DE_PREDICTORS, check_de_pairs, evaluate_de_pairs, get_de_predictor
+from .de_pairs import check_de_pairs, evaluate_de_pairs
+from .de_predictors import DE_PREDICTORS, get_de_predictor
 from .embeddings import emap_table, response_table, string_table
 from .evaluate import evaluate_split
 from .interactions import compare_gi_fits, interaction_table

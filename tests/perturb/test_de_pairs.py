@@ -6,7 +6,6 @@ import pytest
 
 from biobft.embed.table import make_table
 from biobft.perturb import DE_PREDICTORS, check_de_pairs, evaluate_de_pairs, get_de_predictor
-from biobft.perturb.de_pairs import neighbour_scores
 from biobft.perturb.metrics import auroc_per_gene
 
 
@@ -127,31 +126,6 @@ def test_unknown_predictor_and_missing_policy(toy):
 
 
 # --------------------------------------------------------------------------- the kernel
-def test_neighbour_scores_match_a_naive_loop():
-    rng = np.random.default_rng(3)
-    n_t, n_q, n_g = 25, 6, 5
-    sim = rng.normal(size=(n_q, n_t))
-    t_pert = np.repeat(np.arange(n_t), n_g)
-    t_gene = np.tile(np.arange(n_g), n_t)
-    keep = rng.random(len(t_pert)) < 0.7
-    t_pert, t_gene = t_pert[keep], t_gene[keep]
-    t_y = rng.integers(0, 2, len(t_pert))
-    q_pert = np.repeat(np.arange(n_q), n_g)
-    q_gene = np.tile(np.arange(n_g), n_q)
-    ks, temps = (3, 100), (0.1, 1.0)
-    got = neighbour_scores(
-        sim, t_pert, t_gene, t_y, q_pert, q_gene, ks=ks, temperatures=temps, fallback=np.zeros(30)
-    )
-    for row, (k, temp) in enumerate([(k, t) for k in ks for t in temps]):
-        for i, (q, g) in enumerate(zip(q_pert, q_gene)):
-            cand = np.flatnonzero(t_gene == g)
-            s = sim[q, t_pert[cand]]
-            top = cand[np.argsort(-s, kind="stable")[:k]]
-            st = sim[q, t_pert[top]]
-            w = np.exp((st - st.max()) / temp)
-            assert got[row, i] == pytest.approx(w @ t_y[top] / w.sum(), abs=1e-12)
-
-
 # --------------------------------------------------------------------------- predictors
 def test_evaluate_finds_planted_structure_beside_baselines(toy):
     pairs, table, network = toy
