@@ -35,7 +35,14 @@ MODULES: dict[str, list[str]] = {
     "ggi/features.py": ["tests/ggi/test_features.py"],
     "perturb/splits.py": ["tests/perturb/test_splits.py"],
     "train/losses.py": ["tests/train/test_losses.py"],
+    "train/logprobs.py": ["tests/train/test_logprobs.py", "tests/train/test_losses.py"],
+    "train/confidence.py": ["tests/train/test_confidence.py", "tests/train/test_losses.py"],
     "perturb/predictors.py": ["tests/perturb/test_predictors.py"],
+    "perturb/embeddings.py": [
+        "tests/perturb/test_embeddings.py",
+        "tests/perturb/test_predictors.py",
+    ],
+    "perturb/evaluate.py": ["tests/perturb/test_evaluate.py", "tests/perturb/test_predictors.py"],
     "embed/genes.py": ["tests/embed/test_genes.py"],
     "embed/encoding.py": ["tests/embed/test_encoding.py"],
     "ggi/evaluate.py": ["tests/ggi/test_evaluate.py"],
@@ -58,7 +65,14 @@ PYTEST_ARGS = [
 
 #: modules whose tests run torch: torch is not fork-safe once its thread pools have started, so
 #: their mutants are forked from a clean fork server (slower: ~2 s per mutant instead of ~0.1 s)
-TORCH_MODULES = {"embed/pooling.py", "embed/genes.py", "embed/encoding.py", "train/losses.py"}
+TORCH_MODULES = {
+    "embed/pooling.py",
+    "embed/genes.py",
+    "embed/encoding.py",
+    "train/losses.py",
+    "train/logprobs.py",
+    "train/confidence.py",
+}
 
 
 def _config(module: str, tests: list[str]) -> str:
