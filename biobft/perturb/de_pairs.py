@@ -13,19 +13,8 @@ the baselines that could fake a score: the readout gene's base rate (0.5 by cons
 :func:`~biobft.perturb.metrics.auroc_per_gene`), random Gaussian vectors of the same dimension
 through the best embedding predictor, and a name-only table when one is given.
 
-Predictors (``biobft/perturb/de_predictors.py``; one class + one registry line each):
-
-``knn``
-    The labels of the ``k`` training perturbations most similar to the perturbed gene (cosine of
-    the gene embeddings), softmax-weighted with temperature ``T``, for each readout gene.
-``graph``
-    The same over a gene network (default STRING v12, :func:`biobft.datasets.string_edges`):
-    the labels of training perturbations that are network neighbours, weighted by edge score.
-``pair``
-    A classifier on (perturbed-gene, readout-gene) embedding features, built from
-    :func:`biobft.ggi.features.pair_features` and :func:`biobft.ggi.model.make_classifier`.
-``ensemble``
-    Rank average of the others, weights chosen on their out-of-fold training predictions.
+The predictors (``knn``, ``graph``, ``pair``, ``ensemble``, ``base_rate``) and their registry
+live in :mod:`biobft.perturb.de_predictors`; adding one is one class + one registry line.
 
 Perturbed genes without an embedding follow ``missing=`` as in
 :mod:`biobft.perturb.predictors`: ``"error"`` raises, ``"skip"`` leaves their test pairs unscored
