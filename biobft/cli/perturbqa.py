@@ -26,7 +26,11 @@ def _read_pairs(path: Path):
 def _cmd_perturbqa(args: argparse.Namespace) -> int:
     from ..embed.table import read_table
     from ..perturb.de_pairs import evaluate_de_pairs
+    from ._common import check_cache_writable, check_writable
 
+    if args.json is not None:
+        check_writable(args.json, what="--json")
+    check_cache_writable()
     if args.pairs is not None:
         pairs = _read_pairs(args.pairs)
         what = str(args.pairs)

@@ -317,6 +317,14 @@ def evaluate_de_pairs(
         if not scored.any():
             raise ValueError("no test perturbation has an embedding: nothing to score")
     test_s = test.loc[scored].reset_index(drop=True)
+    both = test_s.groupby("gene")["label"].nunique()
+    if not (both == 2).any():
+        raise ValueError(
+            f"no readout gene has both labels (0 and 1) among the {len(test_s)} scored test pairs "
+            f"({int(scored.sum())} of {len(test)} test pairs have an embedded perturbation): the "
+            "per-gene AUROC is undefined for every gene; use more test perturbations, a table "
+            "that covers more of them, or check the label column"
+        )
     common = dict(missing=missing, seed=seed, n_folds=n_folds)
 
     rows, score_cols, models = [], {}, {}

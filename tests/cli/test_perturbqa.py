@@ -62,3 +62,12 @@ def test_cli_perturbqa_bad_input_exit_2(de_files, capsys):
     code = main(["perturbqa", "--pairs", str(de_files / "pairs.csv"), "--embeddings", "x.parquet"])
     assert code == 2
     assert "biobft embed" in capsys.readouterr().err
+    blocker = de_files / "a-file"
+    blocker.write_text("x")
+    code = main(
+        ["perturbqa", "--pairs", str(de_files / "pairs.csv"), "--embeddings", emb,
+         "--json", str(blocker / "out.json")]
+    )  # fmt: skip
+    err = capsys.readouterr()
+    assert code == 2 and "--json" in err.err and "cannot be created" in err.err
+    assert "AUROC" not in err.out  # refused before any fit

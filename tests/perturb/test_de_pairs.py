@@ -117,6 +117,14 @@ def test_embedding_covering_no_perturbed_gene(toy):
         evaluate_de_pairs(pairs, embedding=other, missing="skip", network=network)
 
 
+def test_no_readout_gene_with_both_test_labels_is_an_error(toy):
+    pairs, table, network = toy
+    flat = pairs.copy()
+    flat.loc[flat["split"] == "test", "label"] = 0  # the per-gene AUROC is undefined everywhere
+    with pytest.raises(ValueError, match="no readout gene has both labels"):
+        evaluate_de_pairs(flat, embedding=table, predictors=["knn"], network=network)
+
+
 def test_unknown_predictor_and_missing_policy(toy):
     pairs, table, _ = toy
     with pytest.raises(ValueError, match="unknown DE-pair predictor"):
