@@ -253,6 +253,21 @@ def resolve_split(split: Split | str | os.PathLike | None, pb: Pseudobulk) -> Sp
     if isinstance(split, str) and split in SPLITS:
         split = make_split(pb, split)
     elif isinstance(split, (str, os.PathLike)):
+        text = str(split)
+        if (
+            isinstance(split, str)
+            and not os.path.exists(text)
+            and not text.endswith(".json")
+            and (os.sep not in text)
+        ):
+            import difflib
+
+            near = difflib.get_close_matches(text, list(SPLITS), n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            raise ValueError(
+                f"unknown split {text!r}; {hint}choose one of {list(SPLITS)} or pass the path of "
+                "a split .json written by Split.save"
+            )
         split = Split.load(split)
     elif not isinstance(split, Split):
         raise TypeError(
@@ -262,7 +277,8 @@ def resolve_split(split: Split | str | os.PathLike | None, pb: Pseudobulk) -> Sp
     if not split.folds:
         raise ValueError(
             f"split {split.kind!r} has no folds on this data (too few perturbations?); "
-            "pass another split"
+            f"pass another of {list(SPLITS)} (with several cell types and one perturbation, "
+            "'cross_cell_type')"
         )
     return split.validate(pb)
 

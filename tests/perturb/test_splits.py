@@ -282,7 +282,9 @@ def test_resolve_split_every_input_kind(pb, tmp_path):
                        r"'simulation', 'cross_cell_type'\] or a JSON path; got int$"):  # fmt: skip
         resolve_split(3, pb)
     with pytest.raises(ValueError, match=r"^split 'custom' has no folds on this data \(too few "
-                       r"perturbations\?\); pass another split$"):  # fmt: skip
+                       r"perturbations\?\); pass another of \['loo', 'kfold', 'simulation', "
+                       r"'cross_cell_type'\] \(with several cell types and one perturbation, "
+                       r"'cross_cell_type'\)$"):  # fmt: skip
         resolve_split(Split([]), pb)
 
 
@@ -352,3 +354,12 @@ def test_documented_defaults(pb):
     folds = [{"train": [], "test": [i]} for i in ids[:11]]
     with pytest.raises(ValueError, match=r"^split fold\(s\) \[0, 1, 2, 3, 4, 5, 6, 7, 8, 9\] have"):
         Split(folds).validate(pb)
+
+
+def test_mistyped_split_name_is_not_read_as_a_path(pb):
+    from biobft.perturb.splits import resolve_split
+
+    with pytest.raises(ValueError, match=r"unknown split 'kfoldd'; did you mean 'kfold'\?"):
+        resolve_split("kfoldd", pb)
+    with pytest.raises(FileNotFoundError):  # a path-like name is still read as a file
+        resolve_split("missing/split.json", pb)
