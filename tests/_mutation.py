@@ -35,6 +35,7 @@ MODULES: dict[str, list[str]] = {
     "ggi/features.py": ["tests/ggi/test_features.py"],
     "perturb/splits.py": ["tests/perturb/test_splits.py"],
     "train/losses.py": ["tests/train/test_losses.py"],
+    "train/terms.py": ["tests/train/test_terms.py", "tests/train/test_losses.py"],
     "train/logprobs.py": ["tests/train/test_logprobs.py", "tests/train/test_losses.py"],
     "train/confidence.py": ["tests/train/test_confidence.py", "tests/train/test_losses.py"],
     "perturb/predictors.py": ["tests/perturb/test_predictors.py"],
@@ -70,6 +71,7 @@ TORCH_MODULES = {
     "embed/genes.py",
     "embed/encoding.py",
     "train/losses.py",
+    "train/terms.py",
     "train/logprobs.py",
     "train/confidence.py",
 }

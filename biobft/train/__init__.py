@@ -1,6 +1,7 @@
 """SFT / DFT / BFT fine-tuning of causal LMs on the Hugging Face ``Trainer``.
 
 - :mod:`biobft.train.losses` -- pure losses over ``(logits, labels)`` and the ``loss_type`` registry
+- :mod:`biobft.train.terms` -- ``loss_terms``, the kernel behind every loss (weights, normalisation)
 - :mod:`biobft.train.config` -- ``BFTConfig(TrainingArguments)``
 - :mod:`biobft.train.data` -- instruction JSONL -> tokenised samples; gene instruction builder
 - :mod:`biobft.train.trainer` -- ``BFTTrainer`` and the ``train()`` entry point
@@ -15,8 +16,9 @@ import importlib
 
 _EXPORTS = {
     "losses": ("sft_loss", "dft_loss", "bft_loss", "p_alpha_loss", "chord_phi_loss",
-               "bft_weights", "lowest_group_confidence", "loss_terms", "get_loss",
-               "make_loss_func", "LOSS_REGISTRY"),
+               "bft_weights", "lowest_group_confidence", "get_loss", "make_loss_func",
+               "LOSS_REGISTRY"),
+    "terms": ("loss_terms",),
     "config": ("BFTConfig",),
     "data": ("load_instruction_dataset", "read_jsonl", "write_jsonl", "gene_instruction_records",
              "build_gene_instruction_data", "DataCollatorForCompletion", "ensure_pad_token"),

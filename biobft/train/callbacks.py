@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .losses import LossTerms
+from .terms import LossTerms
 
 __all__ = ["DIAGNOSTIC_KEYS", "LossDiagnostics"]
 
