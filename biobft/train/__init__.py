@@ -4,6 +4,7 @@
 - :mod:`biobft.train.terms` -- ``loss_terms``, the kernel behind every loss (weights, normalisation)
 - :mod:`biobft.train.config` -- ``BFTConfig(TrainingArguments)``
 - :mod:`biobft.train.data` -- instruction JSONL -> tokenised samples; gene instruction builder
+- :mod:`biobft.train.tokenization` -- one record -> token ids with response-only labels
 - :mod:`biobft.train.trainer` -- ``BFTTrainer`` and the ``train()`` entry point
 - :mod:`biobft.train.callbacks` -- loss diagnostics
 
@@ -16,12 +17,13 @@ import importlib
 
 _EXPORTS = {
     "losses": ("sft_loss", "dft_loss", "bft_loss", "p_alpha_loss", "chord_phi_loss",
-               "bft_weights", "lowest_group_confidence", "get_loss", "make_loss_func",
-               "LOSS_REGISTRY"),
+               "bft_weights", "get_loss", "make_loss_func", "LOSS_REGISTRY"),
     "terms": ("loss_terms",),
+    "confidence": ("lowest_group_confidence",),
     "config": ("BFTConfig",),
     "data": ("load_instruction_dataset", "read_jsonl", "write_jsonl", "gene_instruction_records",
-             "build_gene_instruction_data", "DataCollatorForCompletion", "ensure_pad_token"),
+             "build_gene_instruction_data", "DataCollatorForCompletion"),
+    "tokenization": ("ensure_pad_token",),
     "trainer": ("BFTTrainer", "train", "load_model", "apply_lora"),
     "callbacks": ("LossDiagnostics",),
 }  # fmt: skip

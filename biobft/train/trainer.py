@@ -21,8 +21,9 @@ from transformers import Trainer
 
 from .callbacks import LossDiagnostics
 from .config import BFTConfig
-from .data import DataCollatorForCompletion, ensure_pad_token, load_instruction_dataset
+from .data import DataCollatorForCompletion, load_instruction_dataset
 from .losses import make_loss_func
+from .tokenization import ensure_pad_token
 
 logger = logging.getLogger(__name__)
 
