@@ -5,6 +5,9 @@
 - :mod:`biobft.experiment.evaluate` -- held-out NLL / token accuracy, GGI ROC-AUC and
   perturbation Pearson delta of one model
 - :mod:`biobft.experiment.report` -- mean +- sd tables, markdown and plots
+- :mod:`biobft.experiment.settings` -- size presets and :class:`ExperimentSettings`
+- :mod:`biobft.experiment.context` -- the data of one run, built once
+- :mod:`biobft.experiment.results` -- :class:`ExperimentResult` and the files it is written to
 - :mod:`biobft.experiment.run` -- :func:`run_experiment`, the one-command entry point
   (``biobft experiment``)
 
@@ -20,7 +23,9 @@ _EXPORTS = {
              "instruction_split", "perturbqa_subset"),
     "evaluate": ("response_nll", "ggi_scores", "perturbation_scores", "perturbqa_scores"),
     "report": ("summarize", "paired_differences", "to_markdown", "plot_summary"),
-    "run": ("run_experiment", "ExperimentSettings", "ExperimentResult", "PRESETS"),
+    "settings": ("ExperimentSettings", "PRESETS"),
+    "results": ("ExperimentResult",),
+    "run": ("run_experiment",),
 }  # fmt: skip
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
 

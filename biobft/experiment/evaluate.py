@@ -5,17 +5,26 @@
   copy of the full ``[B, T, V]`` logits);
 - :func:`ggi_scores`: GGI ROC-AUC of an embedding table on given train / test pairs;
 - :func:`perturbation_scores`: mean Pearson delta of perturbation predictors on an AnnData;
-- :func:`perturbqa_scores`: PerturbQA AUROC per readout gene of a DE-pair predictor.
+- :func:`perturbqa_scores`: PerturbQA AUROC per readout gene of a DE-pair predictor;
+- ``_evaluate`` / ``_baselines``: all of these for one model of :func:`run_experiment` (its
+  hidden states and generated profiles as the embedding tables) / for the LLM-free references.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from .._paths import atomic_path
+
+if TYPE_CHECKING:
+    from .context import _Context
 
 logger = logging.getLogger(__name__)
 
@@ -202,4 +211,107 @@ def perturbqa_scores(
         "n_test_perturbations": int(res.loc[predictor, "n_test_perturbations"]),
         "perturbation_coverage": float(res.loc[predictor, "perturbation_coverage"]),
         "n_genes_scored": int(res.loc[predictor, "n_genes_scored"]),
+    }
+
+
+# --------------------------------------------------------------------------- one model of the run
+def _model_id(model, arm: str) -> str:
+    from biobft.embed.describe import weights_hash
+
+    return f"{arm}:weights:{weights_hash(model)}"
+
+
+def _hidden_states(model, tokenizer, ctx: _Context, genes: list[str], mid: str) -> pd.DataFrame:
+    """Mean-pooled hidden states of the genes' RefSeq text (cached under ``mid``)."""
+    from biobft.embed import embed_genes
+
+    s = ctx.settings
+    return embed_genes(genes, source=ctx.refseq, model=(model, tokenizer), pooling="mean",
+                       max_length=s.embed_max_length, batch_size=s.embed_batch_size,
+                       model_id=mid)  # fmt: skip
+
+
+def _profiles(model, tokenizer, ctx: _Context, genes: list[str], mid: str) -> pd.Series:
+    """The model's greedy profiles of the genes (cached under ``mid``)."""
+    from biobft.embed.describe import describe_genes
+
+    s = ctx.settings
+    return describe_genes(genes, model=model, tokenizer=tokenizer, prompt=s.prompt,
+                          max_new_tokens=s.max_new_tokens, batch_size=s.gen_batch_size,
+                          model_id=mid)  # fmt: skip
+
+
+def _evaluate(model, tokenizer, ctx: _Context, arm: str, seed: int, eval_ds, out: Path):
+    """All metrics of one model; writes its profiles to ``out/profiles/<arm>.csv``."""
+    from biobft.embed import embed_genes
+
+    s = ctx.settings
+    rec: dict[str, Any] = {}
+    t = time.perf_counter()
+    nll = response_nll(model, eval_ds, tokenizer, batch_size=s.embed_batch_size)
+    rec.update(nll=nll["nll"], token_accuracy=nll["token_accuracy"], n_eval_tokens=nll["n_tokens"])
+    rec["nll_seconds"] = time.perf_counter() - t
+
+    mid = _model_id(model, arm)
+    t = time.perf_counter()
+    hidden = _hidden_states(model, tokenizer, ctx, ctx.genes, mid)
+    rec["embed_seconds"] = time.perf_counter() - t
+    t = time.perf_counter()
+    profiles = _profiles(model, tokenizer, ctx, ctx.genes, mid)
+    rec["describe_seconds"] = time.perf_counter() - t
+    (out / "profiles").mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "profiles" / f"{arm}.csv") as tmp:
+        profiles.to_frame().to_csv(tmp)
+    words = profiles.str.split().str.len()
+    rec["mean_profile_words"] = float(words.mean())
+    # an empty profile (the model stopped at once) is embedded as the bare symbol: a name-only
+    # floor instead of a gene silently missing from the table
+    empty = words == 0
+    rec["n_empty_profiles"] = int(empty.sum())
+    texts = profiles.where(~empty, pd.Series(profiles.index, index=profiles.index))
+    prof_table = embed_genes(source=texts.rename("profile"), model=s.encoder)
+
+    t = time.perf_counter()
+    for name, table, texts in (("hidden", hidden, ctx.refseq), ("profile", prof_table, profiles)):
+        g = ggi_scores(table, ctx.ggi_train, ctx.ggi_test, seed=seed, texts=texts)
+        rec[f"ggi_{name}_roc_auc"] = g["roc_auc"]
+        rec[f"ggi_{name}_random_roc_auc"] = g["random_roc_auc"]
+        rec[f"ggi_{name}_leakage"] = g["leakage"]
+        p = perturbation_scores(ctx.adata, embedding=table, predictors=("ridge",))
+        rec[f"pert_{name}_pearson_delta"] = p["ridge"]["mean"]
+        rec[f"pert_{name}_n_missing_genes"] = p["ridge"]["n_missing_genes"]
+        if ctx.perturbqa is not None:
+            q = perturbqa_scores(table, ctx.perturbqa, seed=seed)
+            rec[f"pqa_{name}_auroc_per_gene"] = q["auroc_per_gene"]
+            rec[f"pqa_{name}_random_auroc_per_gene"] = q["random_auroc_per_gene"]
+            rec[f"pqa_{name}_n_test_knockdowns"] = q["n_test_perturbations"]
+    rec["score_seconds"] = time.perf_counter() - t
+    return rec
+
+
+def _baselines(ctx: _Context) -> dict[str, Any]:
+    """Reference numbers without any LLM: MiniLM on the RefSeq text, embedding-free predictors."""
+    from biobft.embed import embed_genes
+
+    table = embed_genes(ctx.genes, source=ctx.refseq, model=ctx.settings.encoder)
+    g = ggi_scores(table, ctx.ggi_train, ctx.ggi_test, seed=0, texts=ctx.refseq)
+    p = perturbation_scores(ctx.adata, embedding=table,
+                            predictors=("ridge", "additive", "train_mean"))  # fmt: skip
+    pqa: dict[str, Any] = {}
+    if ctx.perturbqa is not None:
+        q = perturbqa_scores(table, ctx.perturbqa, seed=0)
+        pqa = {
+            "pqa_refseq_minilm_auroc_per_gene": q["auroc_per_gene"],
+            "pqa_random_auroc_per_gene": q["random_auroc_per_gene"],
+            "pqa_n_test_knockdowns": q["n_test_perturbations"],
+        }
+    return {
+        **pqa,
+        "ggi_refseq_minilm_roc_auc": g["roc_auc"],
+        "ggi_random_roc_auc": g["random_roc_auc"],
+        "ggi_refseq_leakage": g["leakage"],
+        "pert_refseq_minilm_ridge_pearson_delta": p["ridge"]["mean"],
+        "pert_additive_pearson_delta": p["additive"]["mean"],
+        "pert_train_mean_pearson_delta": p["train_mean"]["mean"],
+        "n_perturbation_conditions": p["ridge"]["n_conditions"],
     }

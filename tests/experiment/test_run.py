@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from biobft.experiment.run import PRESETS, run_experiment
+from biobft.experiment.run import run_experiment
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*does not support bfloat16 compilation.*")
 
@@ -17,36 +17,6 @@ SMALL = dict(
     batch_size=2, max_length=64, max_new_tokens=4, embed_max_length=48, gen_batch_size=32,
     embed_batch_size=32, learning_rate=1e-3,
 )  # fmt: skip
-
-
-def test_prepare_keeps_every_evaluation_gene_out_of_training(data_mirror):
-    """The real-data half of the quick path (fast): splits, exclusion, pair subsets."""
-    from biobft import datasets
-    from biobft.experiment.run import _prepare, _settings
-
-    ctx = _prepare(_settings(True, {}))
-    test = datasets.gene2vec_pairs("test")
-    test_genes = set(test["gene_a"]) | set(test["gene_b"])
-    trained = {r["gene"] for r in ctx.train_records}
-    held_out = {r["gene"] for r in ctx.eval_records}
-    assert len(trained) == PRESETS["quick"]["n_train_genes"]
-    assert len(held_out) == PRESETS["quick"]["n_eval_genes"]
-    assert not (trained | held_out) & (test_genes | set(ctx.genes)) and not trained & held_out
-    assert {"KLF1", "MAP2K6"} <= set(ctx.genes)  # Norman 2019 genes are described
-    for pairs in (ctx.ggi_train, ctx.ggi_test):
-        assert set(pairs["label"]) == {0, 1}
-        assert set(pairs["gene_a"]) | set(pairs["gene_b"]) <= set(ctx.genes)
-    assert set(ctx.ggi_test["gene_a"]) <= test_genes
-    assert ctx.info["n_excluded_from_training"] >= len(test_genes)
-    # PerturbQA K562: every test knockdown stays out of training; the sample is scored
-    pqa = datasets.perturbqa(cell_line="k562", task="de")
-    pqa_test = set(pqa.loc[pqa["split"] == "test", "pert"])
-    assert not (trained | held_out) & pqa_test
-    sample = ctx.perturbqa.groupby("split")["pert"].nunique()
-    assert sample["test"] == PRESETS["quick"]["n_perturbqa_test"]
-    assert sample["train"] == PRESETS["quick"]["n_perturbqa_train"]
-    assert set(ctx.perturbqa["pert"]) <= set(ctx.genes) & set(ctx.refseq.index)
-    assert not ctx.train_records[0]["response"].startswith("Gene symbol")
 
 
 @pytest.mark.slow  # ~30 s of CPU; test_experiment_resumes_and_validates and the test above
@@ -98,8 +68,8 @@ def test_quick_experiment_end_to_end(data_mirror, tiny_lm_dir, tmp_path):
 # ----------------------------------------------------------------------------- fast, synthetic
 def _toy_context(settings):
     """A synthetic stand-in for the real data (no mirror needed): toy texts, pairs, cells."""
+    from biobft.experiment.context import _Context
     from biobft.experiment.data import instruction_split
-    from biobft.experiment.run import _Context
     from biobft.perturb._synthetic import synthetic_perturbation_data
 
     rng = np.random.default_rng(0)
@@ -201,22 +171,6 @@ def test_bad_settings_fail_before_writing(tmp_path, kwargs, err, match):
     with pytest.raises(err, match=match):
         run_experiment(**{"quick": True, "out_dir": out, **kwargs})
     assert not out.exists()
-
-
-def test_settings_defaults_match_default_preset():
-    import dataclasses
-
-    from biobft.experiment.run import PRESETS, ExperimentSettings, _settings
-
-    defaults = dataclasses.asdict(ExperimentSettings())
-    assert {k: defaults[k] for k in PRESETS["default"]} == PRESETS["default"]
-    quick = _settings(True, {"max_steps": None, "seeds": 3, "loss_types": "bft"})
-    assert quick.max_steps == PRESETS["quick"]["max_steps"]  # None keeps the preset
-    assert quick.seeds == (3,) and quick.loss_types == ("bft",) and quick.quick
-    assert _settings(True, {"seeds": None}).seeds == (0,)
-    assert _settings(False, {"seeds": None}).seeds == (0, 1, 2)  # mean +- sd needs seeds
-    assert ExperimentSettings().key() != quick.key()
-    assert quick.key() == _settings(True, {"seeds": (0, 1), "loss_types": "sft,dft"}).key()
 
 
 def test_experiment_under_two_processes(tiny_lm_dir, tmp_path, monkeypatch):
