@@ -180,3 +180,64 @@ def test_only_the_doors_take_adata(package):
             if params[:1] == ["adata"] and fname not in ADATA_DOORS.get(name, set()):
                 offenders.append(f"{name}.{fname}")
     assert not offenders, f"functions reading an AnnData outside the doors: {offenders}"
+
+
+def _lazy_packages() -> list[str]:
+    """Packages whose ``__init__`` maps each exported name to its module (``_EXPORTS``)."""
+    inits = sorted(p / "__init__.py" for p in ROOT.iterdir() if (p / "__init__.py").is_file())
+    return [init.parent.name for init in inits if "_EXPORTS = {" in init.read_text()]
+
+
+def _top_level_names(path: Path) -> set[str]:
+    """Names a module defines itself (functions, classes, assignments), not those it imports."""
+    import ast
+
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+@pytest.mark.parametrize("package", _lazy_packages())
+def test_exports_are_found_in_one_hop(package):
+    """Issue 14: ``biobft.<pkg>.<name>`` is defined in the module its lazy map names (a name
+    re-exported from another module would send the reader on a second hop)."""
+    pkg = importlib.import_module(f"biobft.{package}")
+    if hasattr(pkg, "_WHERE"):  # {module: (names, ...)} inverted to {name: module}
+        where = pkg._WHERE
+    else:  # {name: ".module"}
+        where = {name: module.lstrip(".") for name, module in pkg._EXPORTS.items()}
+    wrong = [
+        f"{name} (mapped to {module}.py)"
+        for name, module in where.items()
+        if name not in _top_level_names(ROOT / package / f"{module}.py")
+    ]
+    assert not wrong, f"biobft.{package}: exports not defined where the map says: {wrong}"
+
+
+#: issue 14 split long modules; each old ``module: name`` path still gives the moved object
+MOVED = {
+    "biobft.train.losses": {
+        "biobft.train.terms": ("loss_terms", "LossTerms", "LOSS_NORMALIZATION", "BFT_VARIANTS"),
+    },
+    "biobft.train.data": {"biobft.train.tokenization": ("tokenize_example", "ensure_pad_token")},
+    "biobft.experiment.run": {
+        "biobft.experiment.settings": ("PRESETS", "ExperimentSettings"),
+        "biobft.experiment.results": ("ExperimentResult",),
+    },
+}
+
+
+@pytest.mark.parametrize("old", sorted(MOVED))
+def test_moved_names_keep_their_old_import_path(old):
+    module = importlib.import_module(old)
+    for new, names in MOVED[old].items():
+        home = importlib.import_module(new)
+        for name in names:
+            assert name in module.__all__, f"{old}.__all__ lost {name}"
+            assert getattr(module, name) is getattr(home, name), f"{old}.{name} is not {new}.{name}"
