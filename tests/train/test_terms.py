@@ -39,6 +39,21 @@ def _naive_released_conf(lps, group_size, gamma):
     return min(max(math.exp(m), 0.0), 1.0) ** gamma
 
 
+def _naive_bft_weights(row, variant, group_size, gamma):
+    """One sample's BFT token weights and sample weight ``s_b`` by loops (the issue's formulas)."""
+    lps = [float(lp) for _, lp in row]
+    ps = [math.exp(x) for x in lps]
+    if variant == "released":
+        return ps, 1.0 - _naive_released_conf(lps, group_size, gamma)
+    cs = []
+    for k in range(len(ps)):
+        lo = max(0, k - group_size // 2)
+        hi = min(len(ps) - 1, k + (group_size - 1) // 2)
+        cs.append(sum(ps[lo : hi + 1]) / (hi - lo + 1))
+    weights = [min(max(p / (c + 1e-8), 0.0), 1.0) for p, c in zip(ps, cs)]
+    return weights, 1.0 - min(cs) ** gamma
+
+
 def naive_loss(logits, labels, loss_type, *, variant="released", group_size=256, gamma=1.0,
                alpha=1.0):  # fmt: skip
     """Loss (float64, differentiable w.r.t. logits) by loops, straight from the issue's formulas."""
@@ -62,22 +77,8 @@ def naive_loss(logits, labels, loss_type, *, variant="released", group_size=256,
     for row in rows:
         if not row:
             continue  # L_b = 0
-        lps = [float(lp) for _, lp in row]
-        ps = [math.exp(x) for x in lps]
-        n = len(lps)
-        if variant == "released":
-            conf = _naive_released_conf(lps, group_size, gamma)
-            weights = ps
-            s_b = 1.0 - conf
-        else:
-            cs = []
-            for k in range(n):
-                lo = max(0, k - group_size // 2)
-                hi = min(n - 1, k + (group_size - 1) // 2)
-                cs.append(sum(ps[lo : hi + 1]) / (hi - lo + 1))
-            weights = [min(max(p / (c + 1e-8), 0.0), 1.0) for p, c in zip(ps, cs)]
-            s_b = 1.0 - min(cs) ** gamma
-        l_b = sum(w * (-lp) for w, (_, lp) in zip(weights, row)) / n
+        weights, s_b = _naive_bft_weights(row, variant, group_size, gamma)
+        l_b = sum(w * (-lp) for w, (_, lp) in zip(weights, row)) / len(row)
         total = total + s_b * l_b
     return total / len(rows)
 
@@ -152,22 +153,9 @@ def _naive_coefficients(z, labels, loss_type, *, variant="released", group_size=
     for b, row in enumerate(rows):
         if not row:
             continue
-        lps = [float(lp) for _, lp in row]
-        ps = [math.exp(x) for x in lps]
-        n = len(lps)
-        if variant == "released":
-            s_b = 1.0 - _naive_released_conf(lps, group_size, gamma)
-            weights = ps
-        else:
-            cs = []
-            for k in range(n):
-                lo = max(0, k - group_size // 2)
-                hi = min(n - 1, k + (group_size - 1) // 2)
-                cs.append(sum(ps[lo : hi + 1]) / (hi - lo + 1))
-            weights = [min(max(p / (c + 1e-8), 0.0), 1.0) for p, c in zip(ps, cs)]
-            s_b = 1.0 - min(cs) ** gamma
+        weights, s_b = _naive_bft_weights(row, variant, group_size, gamma)
         for (t, _), w in zip(row, weights):
-            out[(b, t, int(labels[b, t + 1]))] = s_b * w / n / len(rows)
+            out[(b, t, int(labels[b, t + 1]))] = s_b * w / len(row) / len(rows)
     return out
 
 
