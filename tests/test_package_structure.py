@@ -158,7 +158,8 @@ def test_layering():
 
 #: the doors (and the one convenience wrapper) that may read an AnnData in perturb/ and embed/
 ADATA_DOORS = {
-    "biobft.perturb.conditions": {"check_condition_key", "expression_matrix", "perturbation_input"},
+    "biobft.perturb.conditions": {"check_condition_key", "perturbation_input"},
+    "biobft.perturb.expression": {"expression_matrix"},
     "biobft.perturb.pseudobulk": {"pseudobulk"},
 }
 
