@@ -170,20 +170,22 @@ def _break(paths: dict[str, Path], kind: str) -> None:
         raise AssertionError(kind)
 
 
+BAD_INPUTS = [
+    ("no_ggi", FileNotFoundError, r"ggi file '.*ggi\.json' does not exist.*`ggi` rule"),
+    ("ggi_not_json", ValueError, r"ggi\.json' is not valid JSON.*`biobft ggi --json`"),
+    ("ggi_no_key", ValueError, r"lacks the key\(s\) \['roc_auc'\].*`ggi` rule"),
+    ("ggi_no_curve", ValueError, r"no ROC curve of the model"),
+    ("ggi_other_table", ValueError, r"model 'minilm'.*'toy-model'.*another run"),
+    ("csv_no_column", ValueError, r"csv' lacks the column\(s\) \['rmse'\].*`perturb`"),
+    ("csv_empty", ValueError, r"conditions\.csv' is not a readable CSV.*`perturb` rule"),
+    ("perturbqa_own_pairs", ValueError, r"k562_de\.json' .*not a PerturbQA file.*`perturbqa`"),
+    ("no_embeddings", FileNotFoundError, r"emb\.parquet' does not exist.*`embed` rule"),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    ("kind", "error", "match"),
-    [
-        ("no_ggi", FileNotFoundError, r"ggi file '.*ggi\.json' does not exist.*`ggi` rule"),
-        ("ggi_not_json", ValueError, r"ggi\.json' is not valid JSON.*`biobft ggi --json`"),
-        ("ggi_no_key", ValueError, r"lacks the key\(s\) \['roc_auc'\].*`ggi` rule"),
-        ("ggi_no_curve", ValueError, r"no ROC curve of the model"),
-        ("ggi_other_table", ValueError, r"model 'minilm'.*'toy-model'.*another run"),
-        ("csv_no_column", ValueError, r"csv' lacks the column\(s\) \['rmse'\].*`perturb`"),
-        ("csv_empty", ValueError, r"conditions\.csv' is not a readable CSV.*`perturb` rule"),
-        ("perturbqa_own_pairs", ValueError, r"k562_de\.json' .*not a PerturbQA file.*`perturbqa`"),
-        ("no_embeddings", FileNotFoundError, r"emb\.parquet' does not exist.*`embed` rule"),
-    ],
-)  # fmt: skip
+    ("kind", "error", "match"), BAD_INPUTS, ids=[case[0] for case in BAD_INPUTS]
+)
 def test_bad_input_one_error_naming_file_and_rule(run, kind, error, match):
     _break(run, kind)
     with pytest.raises(error, match=match):
