@@ -47,6 +47,7 @@ MODULES: dict[str, list[str]] = {
     "embed/genes.py": ["tests/embed/test_genes.py"],
     "embed/encoding.py": ["tests/embed/test_encoding.py"],
     "ggi/evaluate.py": ["tests/ggi/test_evaluate.py"],
+    "ggi/leakage.py": ["tests/ggi/test_leakage.py"],
 }
 
 PYTEST_ARGS = [

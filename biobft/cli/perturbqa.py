@@ -61,14 +61,21 @@ def _cmd_perturbqa(args: argparse.Namespace) -> int:
     print(res[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.json is not None:
         from .._paths import atomic_path
+        from ..embed.table import table_metadata
 
+        own = args.pairs is not None
         record = {
             "pairs": what,
+            "cell_line": None if own else args.cell_line,
+            "task": None if own else args.task,
             "embeddings": str(args.embeddings),
+            "table_meta": {k: v for k, v in table_metadata(table).items() if k != "missing"},
             "missing": args.missing,
             "seed": args.seed,
+            "seconds": res.attrs.get("seconds"),
             "best_embedding_predictor": res.attrs.get("best"),
             "rows": json.loads(res.to_json(orient="records")),
+            "per_gene": res.attrs.get("per_gene"),
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(args.json) as tmp:

@@ -1,4 +1,4 @@
-"""``biobft benchmark``: the main job."""
+"""``biobft benchmark`` (the main job) and ``biobft assemble`` (its report from saved results)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,53 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("results/benchmark"), help="report folder")
     p.set_defaults(func=_run)
+    _add_assemble(subparsers)
+
+
+def _add_assemble(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``biobft assemble``."""
+    p = subparsers.add_parser(
+        "assemble",
+        help="write the benchmark report from saved results (the workflow's report rule)",
+        description=(
+            "Assemble report.md, results.json and figures in --out from results already on disk "
+            "(biobft ggi --json, biobft perturb evaluate --out, biobft perturbqa --json), "
+            "without running any step again. Every input is checked before anything is written."
+        ),
+    )
+    p.add_argument("--embeddings", required=True, type=Path, help="the run's embedding table")
+    p.add_argument("--ggi", type=Path, help="GGI result JSON (biobft ggi --json)")
+    p.add_argument(
+        "--perturbation", type=Path, help="per-condition CSV (biobft perturb evaluate --out)"
+    )
+    p.add_argument(
+        "--perturbqa", type=Path, nargs="+", default=[], help="biobft perturbqa --json files"
+    )
+    p.add_argument(
+        "--perturb-dataset", default="norman19", help="perturbation data set name, for the title"
+    )
+    p.add_argument("--out", type=Path, required=True, help="report folder")
+    p.set_defaults(func=_assemble)
+
+
+def _assemble(args: argparse.Namespace) -> int:
+    from ..report.assemble import assemble_report
+    from ..report.benchmark import write_report
+    from ._common import check_writable
+
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {str(args.out)!r} exists and is not a folder")
+    check_writable(args.out, what="--out", folder=True)
+    result = assemble_report(
+        embeddings=args.embeddings,
+        ggi=args.ggi,
+        perturbation=args.perturbation,
+        perturbqa=args.perturbqa,
+        perturb_dataset=args.perturb_dataset,
+    )
+    report = write_report(result, args.out)
+    print(f"report: {report}")
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -8,19 +8,13 @@
 - :mod:`~biobft.ggi.nn`: :class:`PairMLP`, a small torch MLP (plain or siamese) as a scikit-learn
   classifier (registry name ``"torch_mlp"``);
 - :mod:`~biobft.ggi.evaluate`: GenePT's Gene2vec benchmark (:func:`evaluate_gene2vec`) with
-  baselines and the leakage audit.
+  baselines;
+- :mod:`~biobft.ggi.leakage`: the leakage audit (:func:`cooccurrence_mask`, :func:`leakage_share`).
 """
 
 from __future__ import annotations
 
-from .evaluate import (
-    GGIResult,
-    cooccurrence_mask,
-    evaluate_gene2vec,
-    evaluate_pairs,
-    leakage_share,
-    random_table,
-)
+from .evaluate import GGIResult, evaluate_gene2vec, evaluate_pairs, random_table
 from .features import (
     FEATURES,
     feature_dim,
@@ -29,6 +23,7 @@ from .features import (
     pair_matrix,
     parse_features,
 )
+from .leakage import cooccurrence_mask, leakage_share
 from .model import (
     CLASSIFIERS,
     GGIModel,

@@ -1,10 +1,11 @@
-"""The Gene2vec gene-gene interaction benchmark (GenePT's GGI task) and a leakage audit.
+"""The Gene2vec gene-gene interaction benchmark (GenePT's GGI task) with its baselines.
 
 :func:`evaluate_gene2vec` fits a pair classifier on the Gene2vec train split and scores the test
 split, together with two baselines computed in the same call on the same pairs: random Gaussian
 embeddings of the same dimension, and a ``name``-only text table when one is given.
 :func:`evaluate_pairs` does the same on any train / test pairs (e.g. from
-:func:`~biobft.ggi.pairs_from_graph` + :func:`~biobft.ggi.gene_disjoint_split`).
+:func:`~biobft.ggi.pairs_from_graph` + :func:`~biobft.ggi.gene_disjoint_split`). The leakage
+audit it reports lives in :mod:`~biobft.ggi.leakage`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -23,65 +23,13 @@ import pandas as pd
 
 from ..embed.table import make_table, table_metadata, validate_table
 from .features import parse_features
+from .leakage import cooccurrence_mask
 from .model import GGIModel, _scores, fit
 from .splits import check_pairs, clean_pairs
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
-
-
-# ----------------------------------------------------------------------------- leakage audit
-_BOUNDARY = "[A-Za-z0-9]"
-
-
-def _mentions(text: str, symbol: str, cache: dict[str, re.Pattern]) -> bool:
-    pat = cache.get(symbol)
-    if pat is None:
-        pat = cache[symbol] = re.compile(rf"(?<!{_BOUNDARY}){re.escape(symbol)}(?!{_BOUNDARY})")
-    return pat.search(text) is not None
-
-
-def cooccurrence_mask(pairs: pd.DataFrame, texts: Mapping[str, str] | pd.Series) -> np.ndarray:
-    """Which pairs have one gene's symbol written in the other gene's embedded text.
-
-    A symbol counts as mentioned when it occurs in the text as a whole token: case-sensitive,
-    not preceded or followed by a letter or digit (``"TP53-mediated"`` mentions TP53,
-    ``"TP531"`` does not). Genes without a text mention nothing.
-
-    Parameters
-    ----------
-    pairs
-        Frame with columns ``gene_a`` and ``gene_b``.
-    texts
-        Gene symbol -> the text that was embedded for it.
-
-    Returns
-    -------
-    Boolean array of length ``len(pairs)``.
-    """
-    check_pairs(pairs, labels=False)
-    if isinstance(texts, pd.Series):
-        texts = texts.dropna().astype(str).to_dict()
-    elif not isinstance(texts, Mapping):
-        raise TypeError(
-            f"texts must be a pandas Series or dict symbol -> text; got {type(texts).__name__}"
-        )
-    cache: dict[str, re.Pattern] = {}
-    out = np.zeros(len(pairs), dtype=bool)
-    for i, (a, b) in enumerate(zip(pairs["gene_a"].astype(str), pairs["gene_b"].astype(str))):
-        ta, tb = texts.get(a), texts.get(b)
-        out[i] = bool(ta and _mentions(ta, b, cache)) or bool(tb and _mentions(tb, a, cache))
-    return out
-
-
-def leakage_share(pairs: pd.DataFrame, texts: Mapping[str, str] | pd.Series) -> float:
-    """Share of ``pairs`` whose two symbols co-occur in the embedded texts (GenePT's audit).
-
-    See :func:`cooccurrence_mask` for the matching rule. Returns ``nan`` for no pairs.
-    """
-    mask = cooccurrence_mask(pairs, texts)
-    return float(mask.mean()) if len(mask) else float("nan")
 
 
 # ----------------------------------------------------------------------------- result
@@ -278,7 +226,7 @@ def evaluate_pairs(
     random_baseline
         Also score random Gaussian embeddings of the same genes and dimension.
     texts
-        Symbol -> embedded text, for the leakage audit (:func:`leakage_share`).
+        Symbol -> embedded text, for the leakage audit (:func:`~biobft.ggi.leakage_share`).
     clean
         Apply :func:`~biobft.ggi.splits.clean_pairs` to every split (drop self pairs and pairs
         with both labels, collapse duplicates in either orientation). ``False`` scores the raw

@@ -10,11 +10,12 @@ Pure array code; the AnnData-facing wrappers are :func:`biobft.tl.predict_pertur
 from __future__ import annotations
 
 from ..embed.table import concat_tables
-from .conditions import expression_matrix, parse_condition, parse_conditions, resolve_control
+from .conditions import parse_condition, parse_conditions, resolve_control
 from .de_pairs import check_de_pairs, evaluate_de_pairs
 from .de_predictors import DE_PREDICTORS, get_de_predictor
 from .embeddings import emap_table, response_table, string_table
 from .evaluate import evaluate_split
+from .expression import expression_matrix
 from .interactions import compare_gi_fits, interaction_table
 from .metrics import METRICS, auroc_per_gene, compute_metrics
 from .predictors import PREDICTORS, get_predictor

@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from ..embed.table import validate_table
-from .de_predictors import _MISSING, DE_PREDICTORS, Ensemble
+from .de_base import _MISSING
+from .de_predictors import DE_PREDICTORS, Ensemble
 from .embeddings import Missing
 from .metrics import auroc_per_gene
 

@@ -229,7 +229,7 @@ def pseudobulk(
         Gene separator in combinatorial labels.
     layer, normalize
         Which matrix to use and whether to normalise it; see
-        :func:`biobft.perturb.conditions.expression_matrix`.
+        :func:`biobft.perturb.expression.expression_matrix`.
     min_cells
         ``None``: groups of fewer than 2 cells raise; a number drops smaller groups with a
         warning (see :func:`~biobft.perturb.conditions.perturbation_input`).

@@ -12,7 +12,7 @@ _EXPORTS = {
     "cell_embedding": "._embedding",
     "predict_perturbation": "._perturbation",
     "evaluate_perturbation": "._perturbation",
-    "rank_genes": "._perturbation",
+    "rank_genes": "._rank_genes",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -71,3 +71,36 @@ def test_cli_perturbqa_bad_input_exit_2(de_files, capsys):
     err = capsys.readouterr()
     assert code == 2 and "--json" in err.err and "cannot be created" in err.err
     assert "AUROC" not in err.out  # refused before any fit
+
+
+def test_cli_perturbqa_json_is_what_the_report_assembler_reads(de_files, monkeypatch, capsys):
+    """The --json record of a PerturbQA file feeds biobft.report.assemble (the workflow's
+    perturbqa -> report rules); one's own --pairs are recorded without a cell line / task."""
+    import pandas as pd
+
+    from biobft import datasets
+    from biobft.report.assemble import read_perturbqa_results
+
+    pairs = pd.read_csv(de_files / "pairs.csv")
+    asked = []
+    monkeypatch.setattr(
+        datasets, "perturbqa", lambda cell_line, task: asked.append((cell_line, task)) or pairs
+    )
+    out = de_files / "k562_dir.json"
+    emb = str(de_files / "de_emb.parquet")
+    code = main(["perturbqa", "--task", "dir", "--embeddings", emb, "--predictors", "knn",
+                 "--json", str(out)])  # fmt: skip
+    assert code == 0 and asked == [("k562", "dir")]
+    record = json.loads(out.read_text())
+    assert record["table_meta"]["model"] == "toy" and record["seconds"] > 0
+    res = read_perturbqa_results([out])
+    table = res.tables[("k562", "dir")]
+    assert table.to_dict("records") == record["rows"]
+    assert set(table.attrs["per_gene"]) == set(table["predictor"])
+    capsys.readouterr()
+    own = de_files / "own.json"
+    assert main(["perturbqa", "--pairs", str(de_files / "pairs.csv"), "--embeddings", emb,
+                 "--predictors", "knn", "--json", str(own)]) == 0  # fmt: skip
+    assert json.loads(own.read_text())["cell_line"] is None
+    with pytest.raises(ValueError, match="not a PerturbQA file"):
+        read_perturbqa_results([own])

@@ -10,39 +10,8 @@ from sklearn.metrics import roc_auc_score
 from biobft.embed.table import make_table
 from biobft.ggi import evaluate as ev
 from biobft.ggi._synthetic import planted
-from biobft.ggi.evaluate import (
-    GGIResult,
-    cooccurrence_mask,
-    evaluate_gene2vec,
-    evaluate_pairs,
-    leakage_share,
-    random_table,
-)
+from biobft.ggi.evaluate import GGIResult, evaluate_gene2vec, evaluate_pairs, random_table
 from biobft.ggi.splits import gene_disjoint_split
-
-
-def test_leakage_matches_handmade_texts():
-    texts = pd.Series(
-        {
-            "TP53": "Gene symbol TP53. Binds MDM2 and regulates the cell cycle.",
-            "MDM2": "Gene symbol MDM2. E3 ligase.",
-            "KRAS": "Gene symbol KRAS. A GTPase; EGFR-mediated signalling.",
-            "EGFR": "Gene symbol EGFR. Receptor. Not TP531 nor xBRCA1.",
-        }
-    )
-    pairs = pd.DataFrame(
-        {
-            "gene_a": ["MDM2", "EGFR", "EGFR", "BRCA1", "KRAS", "NOTEXT"],
-            "gene_b": ["TP53", "KRAS", "TP53", "EGFR", "MDM2", "TP53"],
-        }
-    )
-    # MDM2 in TP53's text (either direction counts); EGFR-mediated counts as a mention;
-    # TP531 and xBRCA1 are other tokens; a gene without text mentions nothing
-    want = [True, True, False, False, False, False]
-    np.testing.assert_array_equal(cooccurrence_mask(pairs, texts), want)
-    assert leakage_share(pairs, texts.to_dict()) == pytest.approx(2 / 6)
-    with pytest.raises(TypeError, match="Series or dict"):
-        cooccurrence_mask(pairs, ["text"])
 
 
 def test_random_table_same_genes_and_dim():

@@ -4,14 +4,9 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-import scanpy as sc
-from scipy import sparse
 
 from biobft.perturb.conditions import (
     check_condition_key,
-    expression_matrix,
-    is_count_matrix,
-    normalize_log1p,
     parse_condition,
     parse_conditions,
     resolve_control,
@@ -58,46 +53,6 @@ def test_resolve_control_detects_and_suggests():
         resolve_control(["A", "B"], None, condition_key="condition")
     with pytest.raises(ValueError, match="no control cells"):
         resolve_control(["A", "B"], "zzz", condition_key="condition")
-
-
-@pytest.mark.filterwarnings("ignore:Some cells have zero counts")
-def test_normalize_log1p_matches_scanpy():
-    rng = np.random.default_rng(0)
-    counts = rng.poisson(2.0, size=(30, 20)).astype(np.float32)
-    counts[3] = 0  # an empty cell stays zero
-    ref = ad.AnnData(counts.copy())
-    sc.pp.normalize_total(ref, target_sum=1e4)
-    sc.pp.log1p(ref)
-    np.testing.assert_allclose(normalize_log1p(counts), ref.X, rtol=1e-5)
-    np.testing.assert_allclose(
-        normalize_log1p(sparse.csr_matrix(counts)).toarray(), ref.X, rtol=1e-5
-    )
-
-
-def test_expression_matrix_detects_counts_and_logs():
-    rng = np.random.default_rng(1)
-    counts = sparse.csr_matrix(rng.poisson(3.0, size=(10, 5)).astype(np.float32))
-    adata = ad.AnnData(counts)
-    X, used = expression_matrix(adata)
-    assert "counts -> normalize_total" in used
-    np.testing.assert_allclose(X.toarray(), normalize_log1p(counts).toarray())
-    adata.layers["log"] = normalize_log1p(counts)
-    X2, used2 = expression_matrix(adata, layer="log")
-    assert "used as is" in used2 and not is_count_matrix(adata.layers["log"])
-    np.testing.assert_allclose(X2.toarray(), X.toarray())
-    with pytest.raises(KeyError, match="no 'nope'"):
-        expression_matrix(adata, layer="nope")
-
-
-def test_expression_matrix_bad_values():
-    X = np.ones((4, 3))
-    X[1, 2] = np.nan
-    with pytest.raises(ValueError, match="NaN/inf"):
-        expression_matrix(ad.AnnData(X))
-    X = np.ones((4, 3))
-    X[0, 0] = -1.0
-    with pytest.raises(ValueError, match="negative values, so it is not raw counts"):
-        expression_matrix(ad.AnnData(X), normalize=True)
 
 
 def test_perturbation_input_groups_and_kernel_equal_numpy():

@@ -7,7 +7,7 @@ import pytest
 from scipy import sparse, stats
 
 from biobft.perturb._synthetic import synthetic_perturbation_data
-from biobft.perturb.conditions import normalize_log1p
+from biobft.perturb.expression import normalize_log1p
 from biobft.perturb.pseudobulk import (
     group_means,
     indicator_matrix,

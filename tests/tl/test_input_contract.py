@@ -12,7 +12,8 @@ import pytest
 
 from biobft.embed.table import make_table
 from biobft.tl import cell_embedding, gene_embedding
-from biobft.tl._perturbation import evaluate_perturbation, predict_perturbation, rank_genes
+from biobft.tl._perturbation import evaluate_perturbation, predict_perturbation
+from biobft.tl._rank_genes import rank_genes
 
 GENES = ["G1", "G2", "G3", "G4", "G5", "G20", "G21"]
 

@@ -6,7 +6,7 @@ import pytest
 
 from biobft.perturb._synthetic import synthetic_perturbation_data
 from biobft.perturb.splits import Split
-from biobft.tl._perturbation import evaluate_perturbation, predict_perturbation, rank_genes
+from biobft.tl._perturbation import evaluate_perturbation, predict_perturbation
 
 
 @pytest.fixture(scope="module")
@@ -74,20 +74,6 @@ def test_predict_perturbation_unseen(toy):
     pred_delta = out.X[0] - pb.profiles(["NTC"])[0]
     assert np.corrcoef(obs_delta, pred_delta)[0, 1] > 0.8
     assert out.uns["biobft_perturbation"]["params"]["control"] == "NTC"
-
-
-def test_rank_genes_writes_uns(toy):
-    adata, _, _ = toy
-    res = rank_genes(adata, condition_key="guide", control="NTC", n_genes=5, copy=True)
-    assert "rank_genes_perturbation" not in adata.uns
-    names = res.uns["rank_genes_perturbation"]["names"]
-    assert "NTC" not in names.dtype.names and len(names) == 5
-    assert "counts" in res.uns["rank_genes_perturbation"]["params"]["normalization"]
-    from biobft.perturb.pseudobulk import pseudobulk
-
-    pb = pseudobulk(adata, condition_key="guide", control="NTC", n_top_de=5)
-    ours = set(pb.var_names[pb.de["P0"]])
-    assert len(ours & set(names["P0"])) >= 4
 
 
 # ---------------------------------------------------------------- bad input: one clear error each

@@ -50,10 +50,47 @@ def test_dry_run_default_config(tmp_path):
     # default config: 3 loss types; models minilm + base + 3 trained, one text source
     assert counts["train_data"] == 1
     assert counts["train"] == 3
-    for rule in ("embed", "ggi", "perturb", "report"):
+    for rule in ("ggi", "perturb", "report"):
         assert counts[rule] == 5, (rule, counts)
+    assert counts["embed"] == 5 + 5  # each model's refseq table and its name-only baseline
+    assert counts["perturbqa"] == 5 * 2  # K562 DE and direction per run
     assert "describe" not in counts
-    assert counts["total"] == 1 + 3 + 4 * 5 + 1
+    assert counts["total"] == 1 + 3 + 10 + 3 * 5 + 10 + 1
+
+
+def test_dry_run_report_assembles_the_earlier_outputs(tmp_path):
+    """Each step runs once: the report rule reads the ggi / perturb / perturbqa outputs."""
+    out = tmp_path / "out"
+    res = _snakemake(
+        "-n", "-p", "--directory", str(tmp_path), "--config", f"out={out}", "loss_types=[]",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr + res.stdout
+    text = res.stdout + res.stderr
+    assert "biobft benchmark" not in text
+    run = "minilm__refseq"
+    assert (
+        f"biobft assemble --embeddings {out}/embeddings/{run}.parquet --ggi {out}/ggi/{run}.json"
+        f" --perturbation {out}/perturb/{run}/perturbation_conditions.csv"
+        f" --perturbqa {out}/perturbqa/{run}/k562_de.json {out}/perturbqa/{run}/k562_dir.json"
+        " --perturb-dataset norman19"
+    ) in text
+    name = f"{out}/embeddings/minilm__name.parquet"
+    assert f"--plot {out}/ggi/{run}.png --features sum --classifier logistic --seed 0" in text
+    assert f"--name-table {name}" in text
+    assert (
+        f"biobft perturbqa --cell-line k562 --task dir --embeddings {out}/embeddings/{run}.parquet"
+        f" --name-embeddings {name} --missing skip --seed 0"
+        f" --json {out}/perturbqa/{run}/k562_dir.json"
+    ) in text
+    # without the name baseline or PerturbQA the report takes what is left
+    res = _snakemake(
+        "-n", "-p", "--directory", str(tmp_path), "--config", f"out={out}", "loss_types=[]",
+        "name_baseline=false", "perturbqa={enabled: false}",
+    )  # fmt: skip
+    text = res.stdout + res.stderr
+    counts = _job_counts(text)
+    assert counts["embed"] == 2 and "perturbqa" not in counts
+    assert "--name-table" not in text and "--perturbqa" not in text
 
 
 def test_dry_run_tiny_config(tmp_path):
@@ -63,8 +100,10 @@ def test_dry_run_tiny_config(tmp_path):
     assert res.returncode == 0, res.stderr + res.stdout
     counts = _job_counts(res.stdout + res.stderr)
     assert counts["train"] == 1  # loss_types: [bft]
-    for rule in ("embed", "ggi", "perturb", "report"):
+    for rule in ("ggi", "perturb", "report"):
         assert counts[rule] == 2, (rule, counts)  # base + bft, one source
+    assert counts["embed"] == 4  # + the name-only baseline tables
+    assert "perturbqa" not in counts  # off in the tiny config
     out = res.stdout + res.stderr
     assert "--genes workflows/genes.tiny.txt" in out
     assert "--max-steps 2" in out
@@ -85,7 +124,7 @@ def test_dry_run_describe_and_two_sources(tmp_path):
     assert res.returncode == 0, res.stderr + res.stdout
     counts = _job_counts(res.stdout + res.stderr)
     assert counts["describe"] == 2  # base + bft
-    assert counts["embed"] == 4  # (base, bft) x (refseq, refseq|name)
+    assert counts["embed"] == 6  # (base, bft) x (refseq, refseq|name, name baseline)
     assert counts["report"] == 4
     # the shell commands are biobft CLI calls with the configured options
     res = _snakemake(
@@ -141,10 +180,15 @@ def test_tiny_real_run(tiny_lm_dir, data_mirror, tmp_path):
         assert table.shape[1] == 32  # hidden size of the tiny model
         ggi = json.loads((out / "ggi" / f"{run}.json").read_text())
         assert ggi["n_used"]["test"] > 0 and 0 <= ggi["roc_auc"] <= 1
+        assert set(ggi["baselines"]) == {"random", "name"}
         assert (out / "ggi" / f"{run}.png").stat().st_size > 0
         report = out / "report" / run
         assert "Gene-gene interaction" in (report / "report.md").read_text()
         results = json.loads((report / "results.json").read_text())
+        # the report holds the ggi rule's numbers (assembled, not computed again)
+        ggi.pop("curves")
+        assert results["ggi"] == ggi
+        assert results["config"]["assembled_from"]["ggi"] == str(out / "ggi" / f"{run}.json")
         assert {r["predictor"] for r in results["perturbation_summary"]} == {
             "no_change",
             "additive",

@@ -1,0 +1,203 @@
+"""biobft.report.assemble: the report from saved results, checked against hand-made inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from biobft.embed.table import make_table, write_table
+from biobft.report.assemble import assemble_report, read_ggi_result, read_perturbqa_results
+from biobft.report.benchmark import PERTURB_SUMMARY, write_report
+
+GGI = {
+    "roc_auc": 0.75,
+    "pr_auc": 0.7,
+    "accuracy": 0.6,
+    "features": "sum",
+    "classifier": "logistic",
+    "seed": 3,
+    "table_meta": {"model": "toy-model", "source": "refseq", "dim": 4},
+    "n_raw": {"train": 100, "test": 40},
+    "n_used": {"train": 90, "test": 30},
+    "n_dropped": {"train": 10, "test": 10},
+    "cleaning": {},
+    "valid": None,
+    "baselines": {
+        "random": {"roc_auc": 0.5, "pr_auc": 0.45, "accuracy": 0.5, "n_test": 30},
+        "name": {"roc_auc": 0.62, "pr_auc": 0.55, "accuracy": 0.55, "n_test": 28},
+    },
+    "leakage": 0.1,
+    "n_leaky": 3,
+    "fit_seconds": 1.5,
+    "coverage": 0.75,
+    "curves": {
+        "model": {"fpr": [0.0, 0.25, 1.0], "tpr": [0.0, 0.8, 1.0]},
+        "random": {"fpr": [0.0, 1.0], "tpr": [0.0, 1.0]},
+    },
+}
+
+
+def _perturbqa_record(cell_line="k562", task="de") -> dict:
+    rows = [
+        {"predictor": name, "kind": kind, "auroc_per_gene": auc, "perturbation_coverage": 1.0,
+         "n_genes_scored": 12, "n_test_perturbations": 10, "coverage": 1.0, "auroc": auc + 0.01,
+         "average_precision": 0.4, "inner_cv_auroc_per_gene": 0.6, "params": "{}"}
+        for name, kind, auc in (("knn", "model", 0.61), ("base_rate", "baseline", 0.5))
+    ]  # fmt: skip
+    per_gene = {"knn": {"G1": 0.7, "G2": 0.52}, "base_rate": {"G1": 0.5, "G2": 0.5}}
+    return {
+        "pairs": f"PerturbQA {cell_line} {task}",
+        "cell_line": cell_line,
+        "task": task,
+        "table_meta": {"model": "toy-model", "source": "refseq"},
+        "seconds": 4.0,
+        "rows": rows,
+        "per_gene": per_gene,
+    }
+
+
+@pytest.fixture
+def run(tmp_path) -> dict[str, Path]:
+    """One run's saved results, written by hand (what the workflow's rules write)."""
+    rng = np.random.default_rng(0)
+    genes = [f"G{i}" for i in range(30)]
+    table = make_table(rng.normal(size=(30, 4)), genes, model="toy-model", source="refseq")
+    paths = {
+        "embeddings": tmp_path / "emb.parquet",
+        "ggi": tmp_path / "ggi.json",
+        "perturbation": tmp_path / "conditions.csv",
+        "perturbqa": tmp_path / "k562_de.json",
+    }
+    write_table(table, paths["embeddings"])
+    paths["ggi"].write_text(json.dumps(GGI))
+    rows = [
+        {"predictor": p, "condition": f"C{i}", "group": g, **dict(zip(PERTURB_SUMMARY, m))}
+        for i, (p, g) in enumerate(
+            [("ridge", "single"), ("ridge", "single"), ("ridge", "double"), ("no_change", "single")]
+        )
+        for m in [rng.normal(size=len(PERTURB_SUMMARY))]
+    ]
+    pd.DataFrame(rows).to_csv(paths["perturbation"], index=False)
+    paths["perturbqa"].write_text(json.dumps(_perturbqa_record()))
+    return paths
+
+
+def _assemble(paths: dict[str, Path]):
+    return assemble_report(
+        embeddings=paths["embeddings"],
+        ggi=paths["ggi"],
+        perturbation=paths["perturbation"],
+        perturbqa=[paths["perturbqa"]],
+    )
+
+
+def test_assembled_report_holds_the_saved_numbers(run, tmp_path):
+    result = _assemble(run)
+    # GGI: the saved record comes back unchanged (coverage recomputed: 30 / 40 test pairs)
+    assert result.ggi.to_dict() == {k: v for k, v in GGI.items() if k != "curves"}
+    np.testing.assert_array_equal(result.ggi.curves["model"]["tpr"], [0.0, 0.8, 1.0])
+    # perturbation: the mean of each metric per (group, predictor), by a plain loop
+    rows = pd.read_csv(run["perturbation"]).to_dict("records")
+    summary = result.perturbation_summary()
+    for (group, predictor), got in summary.iterrows():
+        mine = [r for r in rows if r["group"] == group and r["predictor"] == predictor]
+        assert got["n_conditions"] == len(mine)
+        for metric in PERTURB_SUMMARY:
+            assert got[metric] == pytest.approx(sum(r[metric] for r in mine) / len(mine))
+    assert len(summary) == len({(r["group"], r["predictor"]) for r in rows}) == 3
+    assert result.embedding["n_genes"] == 30 and result.embedding["model"] == "toy-model"
+    assert result.timings == {"ggi model fit": 1.5, "perturbqa": 4.0}
+
+    report = write_report(result, tmp_path / "rep")
+    text = report.read_text()
+    assert "| model | 0.750 | 0.700 | 0.600 | 30 |" in text
+    assert "| name | 0.620 | 0.550 | 0.550 | 28 |" in text
+    assert "Coverage: 30 of 40 test pairs scored (75.0%)" in text
+    assert "10.00% of scored test pairs (3)" in text
+    assert "| knn | model | 0.610 | 12 | 10 |" in text and "best published 0.62" in text
+    for fig in ("ggi_roc.png", "perturb_metric_bars.png", "perturbqa_auroc.png"):
+        assert (tmp_path / "rep" / "figures" / fig).stat().st_size > 1000
+    record = json.loads((tmp_path / "rep" / "results.json").read_text())
+    assert record["ggi"]["roc_auc"] == 0.75
+    assert record["config"]["assembled_from"]["ggi"] == str(run["ggi"])
+    by_key = {(r["group"], r["predictor"]): r for r in record["perturbation_summary"]}
+    assert by_key[("single", "ridge")]["rmse"] == pytest.approx(
+        np.mean([r["rmse"] for r in rows if (r["group"], r["predictor"]) == ("single", "ridge")])
+    )
+
+
+def test_ggi_json_round_trip_of_a_real_result(tmp_path):
+    from biobft.ggi import evaluate_pairs, gene_disjoint_split
+    from biobft.ggi._synthetic import planted
+
+    table, pairs, _ = planted(n_pairs=2000)
+    train, test = gene_disjoint_split(pairs, test_size=0.3, seed=0)
+    res = evaluate_pairs(table, train, test)
+    path = tmp_path / "ggi.json"
+    path.write_text(res.to_json(curves=True))
+    back = read_ggi_result(path)
+    assert back.to_dict(curves=True) == json.loads(res.to_json(curves=True))
+
+
+def _break(paths: dict[str, Path], kind: str) -> None:
+    if kind == "no_ggi":
+        paths["ggi"].unlink()
+    elif kind == "ggi_not_json":
+        paths["ggi"].write_text('{"roc_auc": 0.7,')
+    elif kind == "ggi_no_key":
+        paths["ggi"].write_text(json.dumps({k: v for k, v in GGI.items() if k != "roc_auc"}))
+    elif kind == "ggi_no_curve":
+        paths["ggi"].write_text(json.dumps({k: v for k, v in GGI.items() if k != "curves"}))
+    elif kind == "ggi_other_table":
+        paths["ggi"].write_text(json.dumps({**GGI, "table_meta": {"model": "minilm"}}))
+    elif kind == "csv_no_column":
+        pd.read_csv(paths["perturbation"]).drop(columns="rmse").to_csv(paths["perturbation"])
+    elif kind == "csv_empty":
+        paths["perturbation"].write_text("")
+    elif kind == "perturbqa_own_pairs":
+        paths["perturbqa"].write_text(json.dumps(_perturbqa_record(cell_line=None, task=None)))
+    elif kind == "no_embeddings":
+        paths["embeddings"].unlink()
+    else:
+        raise AssertionError(kind)
+
+
+BAD_INPUTS = [
+    ("no_ggi", FileNotFoundError, r"ggi file '.*ggi\.json' does not exist.*`ggi` rule"),
+    ("ggi_not_json", ValueError, r"ggi\.json' is not valid JSON.*`biobft ggi --json`"),
+    ("ggi_no_key", ValueError, r"lacks the key\(s\) \['roc_auc'\].*`ggi` rule"),
+    ("ggi_no_curve", ValueError, r"no ROC curve of the model"),
+    ("ggi_other_table", ValueError, r"model 'minilm'.*'toy-model'.*another run"),
+    ("csv_no_column", ValueError, r"csv' lacks the column\(s\) \['rmse'\].*`perturb`"),
+    ("csv_empty", ValueError, r"conditions\.csv' is not a readable CSV.*`perturb` rule"),
+    ("perturbqa_own_pairs", ValueError, r"k562_de\.json' .*not a PerturbQA file.*`perturbqa`"),
+    ("no_embeddings", FileNotFoundError, r"emb\.parquet' does not exist.*`embed` rule"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kind", "error", "match"), BAD_INPUTS, ids=[case[0] for case in BAD_INPUTS]
+)
+def test_bad_input_one_error_naming_file_and_rule(run, kind, error, match):
+    _break(run, kind)
+    with pytest.raises(error, match=match):
+        _assemble(run)
+
+
+def test_nothing_to_assemble(run):
+    with pytest.raises(ValueError, match="nothing to assemble"):
+        assemble_report(embeddings=run["embeddings"])
+    assert read_perturbqa_results([]) is None
+
+
+def test_two_files_of_one_perturbqa_task_are_refused(run):
+    with pytest.raises(ValueError, match=r"repeats cell line / task \('k562', 'de'\)"):
+        read_perturbqa_results([run["perturbqa"], run["perturbqa"]])
