@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -206,6 +207,35 @@ def _row(label, kind, test, scored, scores, n_test_perts, model, seconds) -> dic
     }
 
 
+LOW_COVERAGE = 0.5
+"""Below this share of test perturbations embedded, :func:`evaluate_de_pairs` warns."""
+
+
+def _warn_low_coverage(test: pd.DataFrame, scored: np.ndarray, known: set, missing: str) -> None:
+    """Warn when fewer than :data:`LOW_COVERAGE` of the test perturbations have an embedding.
+
+    Under ``missing="skip"`` the score then describes a small subset of the test pairs; under
+    ``"mean"`` most test perturbations share one vector. Either way the number looks like a full
+    benchmark score, so say it once, with the counts.
+    """
+    perts = pd.unique(test["pert"])
+    n_emb = sum(p in known for p in perts)
+    if n_emb >= LOW_COVERAGE * len(perts):
+        return
+    what = (
+        f"only {int(scored.sum())} of {len(test)} test pairs are scored"
+        if missing == "skip"
+        else "the rest get the mean training embedding"
+    )
+    warnings.warn(
+        f"only {n_emb} of {len(perts)} test perturbations ({n_emb / len(perts):.1%}) have an "
+        f"embedding: {what} (missing={missing!r}), so the score says little about the whole "
+        "screen; use a table that covers more genes (e.g. source 'refseq|go|name')",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
 def evaluate_de_pairs(
     pairs: pd.DataFrame,
     *,
@@ -276,6 +306,12 @@ def evaluate_de_pairs(
         Bad pairs (see :func:`check_de_pairs`), bad ``missing``, unknown predictor, an
         embedding table that covers no perturbed gene, or (``missing="error"``) perturbed genes
         absent from it. All raised before any fit.
+
+    Warns
+    -----
+    UserWarning
+        Fewer than :data:`LOW_COVERAGE` (half) of the test perturbations have an embedding
+        (``missing="skip"`` or ``"mean"``): the score then describes a small subset.
     """
     t0 = time.perf_counter()
     data = check_de_pairs(pairs, allow_shared_perturbations=allow_shared_perturbations)
@@ -317,6 +353,7 @@ def evaluate_de_pairs(
         scored = test["pert"].isin(set(table.index)).to_numpy()
         if not scored.any():
             raise ValueError("no test perturbation has an embedding: nothing to score")
+    _warn_low_coverage(test, scored, set(table.index), missing)
     test_s = test.loc[scored].reset_index(drop=True)
     both = test_s.groupby("gene")["label"].nunique()
     if not (both == 2).any():

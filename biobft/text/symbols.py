@@ -16,6 +16,11 @@ logger = logging.getLogger(__name__)
 __all__ = ["SymbolResolver", "default_resolver"]
 
 
+MISSING_MARKERS = frozenset({"NA", "N/A", "#N/A", "NaN", "NAN", "nan", "NULL", "null", "None", "-"})
+"""Missing-value spellings that are never read as a gene alias (Gene2vec's train split names a
+gene ``NA`` 209 times, an R missing value upstream; NCBI lists ``NA`` as an alias of ``XK``)."""
+
+
 def _split_aliases(value) -> list[str]:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return []
@@ -48,7 +53,7 @@ class SymbolResolver:
         alias_map: dict[str, set[str]] = {}
         for sym, als in zip(symbols, aliases):
             for alias in _split_aliases(als):
-                if alias != sym:
+                if alias != sym and alias not in MISSING_MARKERS:
                     alias_map.setdefault(alias, set()).add(str(sym))
         self.alias_to_official = {k: sorted(v) for k, v in alias_map.items()}
         self.renamed: dict[str, str] = {
@@ -83,7 +88,8 @@ class SymbolResolver:
         """Official symbols a symbol may stand for.
 
         The symbol's own entry when the newer table maps it by Entrez ID (``renamed``), else
-        itself if official, else its alias targets.
+        itself if official, else its alias targets. A missing-value spelling
+        (:data:`MISSING_MARKERS`: ``NA``, ``N/A``, ``NaN``, ``null`` ...) is never an alias.
         """
         if symbol in self.renamed:
             return [self.renamed[symbol]]

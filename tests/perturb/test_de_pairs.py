@@ -179,6 +179,22 @@ def test_missing_policies(toy):
     assert mean.loc[0, "coverage"] == 1.0
 
 
+@pytest.mark.parametrize("missing", ["skip", "mean"])
+def test_low_coverage_warns_with_the_counts(toy, missing):
+    """Under skip/mean a table covering under half the test perturbations is named, not silent."""
+    pairs, table, _ = toy
+    test_perts = sorted(pairs.loc[pairs.split == "test", "pert"].unique())
+    n_drop = len(test_perts) // 2 + 1
+    sparse = table.drop(index=test_perts[:n_drop])
+    kw = dict(embedding=sparse, predictors=["knn"], missing=missing, baselines=False)
+    with pytest.warns(
+        UserWarning, match=rf"only {len(test_perts) - n_drop} of {len(test_perts)} test"
+    ):
+        evaluate_de_pairs(pairs, **kw)
+    # at half coverage or more: no warning (filterwarnings=error would fail the call)
+    evaluate_de_pairs(pairs, **{**kw, "embedding": table.drop(index=test_perts[: n_drop - 2])})
+
+
 @pytest.mark.realdata
 def test_perturbqa_k562_direction_name_table(data_mirror):
     """Real PerturbQA K562 direction pairs, name-only MiniLM table: above random and base rate."""

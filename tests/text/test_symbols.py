@@ -20,6 +20,22 @@ def test_candidates_and_canonical():
     assert r.canonical("P53") == "TP53"
 
 
+@pytest.mark.parametrize("marker", sorted(symbols.MISSING_MARKERS))
+def test_missing_value_spellings_are_never_aliases(marker):
+    # NCBI lists "NA" as an alias of XK; Gene2vec's "NA" genes are missing values, not XK
+    r = SymbolResolver(["XK", "TP53"], [[marker, "KX"], ["P53"]])
+    assert r.candidates(marker) == [] and r.canonical(marker) is None
+    assert r.candidates("KX") == ["XK"]  # the gene's real aliases still resolve
+
+
+@pytest.mark.realdata
+def test_gene2vec_na_gets_no_text(data_mirror):
+    from biobft.text import gene_texts
+
+    texts = gene_texts(["NA", "XK"], source="refseq")
+    assert "XK" in texts.index and "NA" not in texts.index
+
+
 def test_renamed_symbol_maps_by_entrez_id_before_aliases():
     # EFL1 is the current symbol of Entrez 79631 (EFTUD1 in the older table) and also an old
     # alias of EFNA1: matching by alias alone gives the wrong gene's text.
