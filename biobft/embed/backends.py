@@ -28,12 +28,12 @@ from typing import Any
 import numpy as np
 
 from .._paths import cache_dir
+from .runtime import BACKENDS
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["BACKENDS", "OnnxEncoder", "export_onnx", "onnx_available", "onnx_encoder"]
 
-BACKENDS = ("auto", "torch", "onnx")
 _ONNX_PACKAGES = ("onnxruntime", "onnx", "onnxscript")
 INSTALL_HINT = "pip install 'biobft[onnx]'  (onnxruntime, onnx, onnxscript)"
 
@@ -43,21 +43,31 @@ def onnx_available() -> bool:
     return all(importlib.util.find_spec(p) is not None for p in _ONNX_PACKAGES)
 
 
-def _versions() -> str:
-    from importlib.metadata import version
+def _versions(tools: tuple[str, ...]) -> str:
+    from importlib.metadata import PackageNotFoundError, version
 
-    return ";".join(f"{p}={version(p)}" for p in ("torch", "onnxscript", "transformers"))
+    def one(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "none"
+
+    return ";".join(f"{p}={one(p)}" for p in tools)
 
 
-def content_key(st_model) -> str:
+ONNX_TOOLS = ("torch", "onnxscript", "transformers")
+
+
+def content_key(st_model, *, tools: tuple[str, ...] = ONNX_TOOLS) -> str:
     """sha256 (24 hex) of a sentence-transformers model's weights, module layout and the exporter.
 
-    Any change of a weight, of the pipeline's modules (e.g. pooling mode) or of the torch /
-    onnxscript / transformers versions gives a new key, so a stale export is never reused.
+    Any change of a weight, of the pipeline's modules (e.g. pooling mode) or of the versions of
+    ``tools`` (the packages that trace and convert it) gives a new key, so a stale export is
+    never reused.
     """
     h = hashlib.sha256()
     h.update(repr(st_model).encode())
-    h.update(_versions().encode())
+    h.update(_versions(tools).encode())
     for name, tensor in st_model.state_dict().items():
         h.update(name.encode())
         h.update(str(tuple(tensor.shape)).encode())
@@ -188,7 +198,20 @@ class OnnxEncoder:
         return np.asarray(self.session.run(None, feeds)[0], dtype=np.float32)
 
 
-_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> content key
+_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {tools: key}
+
+
+def cached_content_key(st_model, *, tools: tuple[str, ...]) -> str:
+    """:func:`content_key`, computed once per model object and tool set (hashing takes ~0.3 s)."""
+    keys = _KEYS.setdefault(st_model, {})
+    if tools not in keys:
+        keys[tools] = content_key(st_model, tools=tools)
+    return keys[tools]
+
+
+def cache_slug(name: str) -> str:
+    """A file-name-safe prefix for a cached export."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", name).strip("-")[-60:] or "encoder"
 
 
 @functools.lru_cache(maxsize=4)
@@ -215,11 +238,8 @@ def onnx_encoder(st_model, *, name: str = "encoder") -> OnnxEncoder:
         raise ImportError(f"backend='onnx' needs onnxruntime, onnx and onnxscript: {INSTALL_HINT}")
     import torch
 
-    key = _KEYS.get(st_model)
-    if key is None:
-        key = _KEYS[st_model] = content_key(st_model)
-    slug = re.sub(r"[^A-Za-z0-9_.=-]+", "-", name).strip("-")[-60:] or "encoder"
-    path = cache_dir("onnx") / f"{slug}-{key}.onnx"
+    key = cached_content_key(st_model, tools=ONNX_TOOLS)
+    path = cache_dir("onnx") / f"{cache_slug(name)}-{key}.onnx"
     if not path.is_file():
         logger.info("exporting the encoder to ONNX once: %s (about 30 s)", path)
         export_onnx(st_model, path)
