@@ -9,11 +9,11 @@ place. Inference compiles it for the CPU with an explicit ``INFERENCE_PRECISION_
 only when asked for and the CPU has AMX or AVX-512 BF16 instructions (detected, never assumed;
 OpenVINO's own CPU capabilities must list ``BF16`` too), else ``f32``.
 
-Why it is fast (measured, ``benchmarks/results/encode_openvino.json``): OpenVINO's CPU plugin maps
-SDPA to one fused attention kernel and runs the matrix products on oneDNN's AMX / AVX-512 BF16
-kernels in bf16 (weights, activations) while keeping softmax / layer norms accurate, where torch
-autocast converts weights on every call. Worst cosine to ``SentenceTransformer.encode`` fp32 on
-RefSeq texts: 0.99997 (bf16), 0.9999999 (fp32).
+Why it is fast (measured, ``benchmarks/results/encode_openvino.json``): SDPA converts to
+OpenVINO's fused attention op, and the CPU plugin runs the whole graph on oneDNN kernels, in bf16
+on AMX where the hint allows (torch bf16 autocast on the same CPU gains far less; eager
+attention converted the same way is slower). Worst cosine to ``SentenceTransformer.encode`` fp32
+on RefSeq texts: 0.99997 (bf16), 0.9999999 (fp32).
 
 Install with ``pip install 'biobft[openvino]'`` (openvino; no torch, transformers or CUDA of its
 own).
