@@ -41,9 +41,14 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
     from bench_encode import _cpu_model
 
-    from biobft.embed.backends import onnx_encoder
-    from biobft.embed.encoding import _encode_exported, _max_len, encode, resolve_encoder
-    from biobft.embed.openvino_backend import _core, openvino_encoder
+    from biobft.embed.encoding import (
+        _encode_exported,
+        _max_len,
+        _runner,
+        encode,
+        resolve_encoder,
+    )
+    from biobft.embed.openvino_backend import _core
     from biobft.text import gene_texts
 
     corpus = gene_texts(source="refseq")
@@ -53,8 +58,8 @@ def main(argv: list[str] | None = None) -> dict:
     h = resolve_encoder("minilm", device="cpu")
     tok, max_len = h.tokenizer, _max_len(h, 256)
     threads = torch.get_num_threads()
-    xml = str(openvino_encoder(h.model, precision="fp32", name="minilm").path)
-    onnx_path = str(onnx_encoder(h.model, name="minilm").path)
+    xml = str(_runner("openvino", h, "fp32").path)  # biobft's cached exports
+    onnx_path = str(_runner("onnx", h, "fp32").path)
 
     def ov_sync(hint, perf="LATENCY", n_threads=threads):
         compiled = _core().compile_model(
@@ -77,20 +82,10 @@ def main(argv: list[str] | None = None) -> dict:
             compiled, compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
         )
 
-        def run(chunk, batch_size=32):
-            lengths = [len(x) for x in tok(chunk, truncation=True, max_length=max_len)["input_ids"]]
-            order = np.argsort(-np.asarray(lengths), kind="stable")
+        def run(chunk):
             out = np.empty((len(chunk), 384), np.float32)
             queue.set_callback(lambda req, idx: out.__setitem__(idx, req.get_output_tensor(0).data))
-            for b in range(0, len(chunk), batch_size):
-                idx = order[b : b + batch_size]
-                enc = tok(
-                    [chunk[i] for i in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=max_len,
-                    return_tensors="np",
-                )
+            for idx, enc in batches(chunk):
                 queue.start_async(dict(enc), idx)
             queue.wait_all()
             return out
@@ -107,25 +102,37 @@ def main(argv: list[str] | None = None) -> dict:
         names = [i.name for i in sess.get_inputs()]
         return lambda enc: sess.run(None, {k: enc[k] for k in names})[0]
 
-    def biobft_loop(runner, batch_size=32, pad_to=None):
-        def run(chunk):
-            lengths = [len(x) for x in tok(chunk, truncation=True, max_length=max_len)["input_ids"]]
-            order = np.argsort(-np.asarray(lengths), kind="stable")
-            if pad_to is None:
-                return _encode_exported(
-                    chunk, h, order, batch_size, False, max_len, False, runner, ""
-                )
-            out = np.empty((len(chunk), 384), np.float32)
-            for b in range(0, len(chunk), batch_size):
-                idx = order[b : b + batch_size]
-                enc = tok(
-                    [chunk[i] for i in idx],
+    def batches(chunk, batch_size=32, pad_to=None):
+        """biobft's batches: sorted by token length, truncated, padded per batch."""
+        lengths = [len(x) for x in tok(chunk, truncation=True, max_length=max_len)["input_ids"]]
+        order = np.argsort(-np.asarray(lengths), kind="stable")
+        for b in range(0, len(chunk), batch_size):
+            idx = order[b : b + batch_size]
+            texts = [chunk[i] for i in idx]
+            yield (
+                idx,
+                tok(
+                    texts,
                     padding=True,
                     truncation=True,
                     max_length=max_len,
                     pad_to_multiple_of=pad_to,
                     return_tensors="np",
+                ),
+            )
+
+    def biobft_loop(runner, batch_size=32, pad_to=None):
+        def run(chunk):
+            if pad_to is None:  # biobft's own loop
+                lengths = [
+                    len(x) for x in tok(chunk, truncation=True, max_length=max_len)["input_ids"]
+                ]
+                order = np.argsort(-np.asarray(lengths), kind="stable")
+                return _encode_exported(
+                    chunk, h, order, batch_size, False, max_len, False, runner, ""
                 )
+            out = np.empty((len(chunk), 384), np.float32)
+            for idx, enc in batches(chunk, batch_size, pad_to):
                 out[idx] = runner(enc)
             return out
 

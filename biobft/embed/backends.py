@@ -13,6 +13,7 @@ Install with ``pip install 'biobft[onnx]'`` (onnxruntime, onnx, onnxscript; no o
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -93,6 +94,34 @@ class _Pipeline:
         return Pipeline().eval()
 
 
+@contextlib.contextmanager
+def traceable(st_model, *, attention: str):
+    """The pipeline as one module, ready to trace with ``attention`` (restored afterwards).
+
+    Yields ``(module, input_names, sample_inputs)``: the module maps the tokenizer's tensors
+    (``input_names``, in order) to the sentence embedding; tracer warnings are silenced.
+    """
+    import torch
+
+    sample = st_model.tokenizer(
+        ["Gene symbol TP53. A tumor suppressor.", "KLF1", "an erythroid transcription factor"],
+        padding=True,
+        return_tensors="pt",
+    )
+    names = list(sample.keys())
+    net = st_model[0].auto_model
+    previous = getattr(net.config, "_attn_implementation", None)
+    try:
+        if hasattr(net, "set_attn_implementation"):
+            net.set_attn_implementation(attention)
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore")
+            yield _Pipeline.build(st_model, names), names, tuple(sample[k] for k in names)
+    finally:
+        if previous is not None and hasattr(net, "set_attn_implementation"):
+            net.set_attn_implementation(previous)
+
+
 def export_onnx(st_model, path: str | os.PathLike, *, fuse: bool = True) -> Path:
     """Export a sentence-transformers pipeline to an ONNX file, atomically.
 
@@ -115,35 +144,20 @@ def export_onnx(st_model, path: str | os.PathLike, *, fuse: bool = True) -> Path
     import torch
 
     path = Path(path)
-    sample = st_model.tokenizer(
-        ["Gene symbol TP53. A tumor suppressor.", "KLF1", "an erythroid transcription factor"],
-        padding=True,
-        return_tensors="pt",
-    )
-    names = list(sample.keys())
-    net = st_model[0].auto_model
-    previous = getattr(net.config, "_attn_implementation", None)
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")
-    try:
-        # eager attention traces into the MatMul/Softmax pattern that fuses to one Attention op
-        # (SDPA does not fuse); the numbers are the same
-        if hasattr(net, "set_attn_implementation"):
-            net.set_attn_implementation("eager")
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(
-                _Pipeline.build(st_model, names),
-                tuple(sample[k] for k in names),
-                input_names=names,
-                output_names=["sentence_embedding"],
-                dynamic_shapes=(tuple({0: batch, 1: seq} for _ in names),),
-                dynamo=True,
-                external_data=False,
-                verbose=False,
-            )
-    finally:
-        if previous is not None and hasattr(net, "set_attn_implementation"):
-            net.set_attn_implementation(previous)
+    # eager attention traces into the MatMul/Softmax pattern that fuses to one Attention op
+    # (SDPA does not fuse); the numbers are the same
+    with traceable(st_model, attention="eager") as (module, names, sample):
+        program = torch.onnx.export(
+            module,
+            sample,
+            input_names=names,
+            output_names=["sentence_embedding"],
+            dynamic_shapes=(tuple({0: batch, 1: seq} for _ in names),),
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
     model = program.model
     if fuse:
         from onnxscript.rewriter import ort_fusions

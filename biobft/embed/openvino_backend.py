@@ -27,14 +27,14 @@ import logging
 import os
 import shutil
 import tempfile
-import warnings
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._paths import cache_dir
-from .backends import _Pipeline, cache_slug, cached_content_key
+from .backends import cache_slug, cached_content_key, traceable
 from .runtime import cpu_has_fast_bf16
 
 logger = logging.getLogger(__name__)
@@ -89,31 +89,15 @@ def convert_openvino(st_model, folder: str | os.PathLike) -> Path:
     and sequence dimensions); the output is the ``(batch, dim)`` float32 sentence embedding.
     """
     import openvino as ov
-    import torch
 
     folder = Path(folder)
-    sample = st_model.tokenizer(
-        ["Gene symbol TP53. A tumor suppressor.", "KLF1", "an erythroid transcription factor"],
-        padding=True,
-        return_tensors="pt",
-    )
-    names = list(sample.keys())
-    net = st_model[0].auto_model
-    previous = getattr(net.config, "_attn_implementation", None)
-    try:
-        # SDPA converts to OpenVINO's fused ScaledDotProductAttention (eager: ~1.5x slower)
-        if hasattr(net, "set_attn_implementation"):
-            net.set_attn_implementation("sdpa")
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-            warnings.simplefilter("ignore")  # tracer warnings of transformers' mask code
-            model = ov.convert_model(
-                _Pipeline.build(st_model, names),
-                example_input=tuple(sample[k] for k in names),
-                input=[(ov.PartialShape([-1, -1]), ov.Type.i64) for _ in names],
-            )
-    finally:
-        if previous is not None and hasattr(net, "set_attn_implementation"):
-            net.set_attn_implementation(previous)
+    # SDPA converts to OpenVINO's fused ScaledDotProductAttention (eager: ~1.5x slower)
+    with traceable(st_model, attention="sdpa") as (module, names, sample):
+        model = ov.convert_model(
+            module,
+            example_input=sample,
+            input=[(ov.PartialShape([-1, -1]), ov.Type.i64) for _ in names],
+        )
     for port, name in zip(model.inputs, names):
         port.get_tensor().set_names({name})
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -175,13 +159,16 @@ class OpenVinoEncoder:
                 "INFERENCE_NUM_THREADS": int(threads),
             },
         )
-        self.request = self.compiled.create_infer_request()
+        self._local = threading.local()  # one infer request per thread (they are not shareable)
         self.input_names = [port.get_any_name() for port in self.compiled.inputs]
 
     def __call__(self, encoded: dict[str, Any]) -> np.ndarray:
         """Run one tokenised batch (``return_tensors="np"``); returns ``(batch, dim)`` float32."""
         feeds = {k: np.asarray(encoded[k], dtype=np.int64) for k in self.input_names}
-        out = self.request.infer(feeds)[self.compiled.output(0)]
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        out = request.infer(feeds)[self.compiled.output(0)]
         return np.array(out, dtype=np.float32)  # a copy: the request reuses its buffer
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from biobft.embed import openvino_backend as ovb
 from biobft.embed import runtime
-from biobft.embed.encoding import encode, resolve_encoder
+from biobft.embed.encoding import _runner, encode, resolve_encoder
 
 pytestmark = pytest.mark.skipif(
     not ovb.openvino_available(),
@@ -59,8 +59,8 @@ def test_matches_sentence_transformers_fp32_on_refseq(minilm, refseq, precision)
 @needs_bf16
 def test_bf16_hint_is_what_runs(minilm):
     """The compiled model executes the precision asked for (not OpenVINO's default)."""
-    f32 = ovb.openvino_encoder(minilm.model, precision="fp32", name="minilm")
-    bf16 = ovb.openvino_encoder(minilm.model, precision="bf16", name="minilm")
+    f32 = _runner("openvino", minilm, "fp32")  # the cached runners encode() uses
+    bf16 = _runner("openvino", minilm, "bf16")
     assert str(f32.compiled.get_property("INFERENCE_PRECISION_HINT")) == "<Type: 'float32'>"
     assert str(bf16.compiled.get_property("INFERENCE_PRECISION_HINT")) == "<Type: 'bfloat16'>"
     enc = minilm.tokenizer(TEXTS, padding=True, return_tensors="np")
