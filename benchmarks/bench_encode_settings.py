@@ -1,13 +1,14 @@
 """Runtime settings behind ``bench_encode.py``: OpenVINO and ONNX Runtime options, one run.
 
 Every variant encodes the same seeded RefSeq texts with biobft's sorting, batching and
-truncation (:func:`biobft.embed.encoding._encode_exported`) over biobft's cached exports, in
+truncation (as :func:`biobft.embed.encoding._encode_exported`) over biobft's cached exports, in
 interleaved rounds with ``SentenceTransformer.encode`` fp32 (the reference) and biobft's torch
 bf16 autocast path. Variants:
 
 - OpenVINO fp32 / bf16 ``INFERENCE_PRECISION_HINT``, ``PERFORMANCE_HINT`` LATENCY (one request,
-  all threads) vs THROUGHPUT (``AsyncInferQueue`` with the plugin's optimal number of requests,
-  one stream per request), 1 thread, batch 16 / 64, padding to a multiple of 16 (length buckets);
+  all threads) vs THROUGHPUT (biobft's default: ``AsyncInferQueue`` with the plugin's optimal
+  number of requests on parallel streams), 1 thread, batch 16 / 64, padding to a multiple of 16
+  (length buckets);
 - ONNX Runtime (fused graph) with 1 / 2 intra-op threads, spinning on / off, graph optimisation
   ALL vs EXTENDED. (Its x86 CPU provider has no bf16 / fast-math GEMM option: the only
   ``mlas.enable_gemm_fastmath_arm64_bfloat16`` key is for ARM.)
@@ -21,6 +22,7 @@ import argparse
 import json
 import os
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -37,18 +39,16 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     import onnxruntime as ort
-    import openvino as ov
     import torch
     from bench_encode import _cpu_model
 
     from biobft.embed.encoding import (
-        _encode_exported,
         _max_len,
         _runner,
         encode,
         resolve_encoder,
     )
-    from biobft.embed.openvino_backend import _core
+    from biobft.embed.openvino_backend import OpenVinoEncoder
     from biobft.text import gene_texts
 
     corpus = gene_texts(source="refseq")
@@ -61,36 +61,8 @@ def main(argv: list[str] | None = None) -> dict:
     xml = str(_runner("openvino", h, "fp32").path)  # biobft's cached exports
     onnx_path = str(_runner("onnx", h, "fp32").path)
 
-    def ov_sync(hint, perf="LATENCY", n_threads=threads):
-        compiled = _core().compile_model(
-            xml,
-            "CPU",
-            {
-                "INFERENCE_PRECISION_HINT": hint,
-                "PERFORMANCE_HINT": perf,
-                "INFERENCE_NUM_THREADS": n_threads,
-            },
-        )
-        request = compiled.create_infer_request()
-        return lambda enc: np.array(request.infer(dict(enc))[compiled.output(0)])
-
-    def ov_async(hint):
-        compiled = _core().compile_model(
-            xml, "CPU", {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "THROUGHPUT"}
-        )
-        queue = ov.AsyncInferQueue(
-            compiled, compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
-        )
-
-        def run(chunk):
-            out = np.empty((len(chunk), 384), np.float32)
-            queue.set_callback(lambda req, idx: out.__setitem__(idx, req.get_output_tensor(0).data))
-            for idx, enc in batches(chunk):
-                queue.start_async(dict(enc), idx)
-            queue.wait_all()
-            return out
-
-        return run
+    def ov(precision, performance, n_threads=threads):
+        return OpenVinoEncoder(xml, precision=precision, threads=n_threads, performance=performance)
 
     def ort_session(n_threads=threads, spin=True, level="ORT_ENABLE_ALL"):
         opts = ort.SessionOptions()
@@ -122,34 +94,35 @@ def main(argv: list[str] | None = None) -> dict:
             )
 
     def biobft_loop(runner, batch_size=32, pad_to=None):
+        """biobft's loop (run_all where the runner has it) with other batch sizes / padding."""
+
         def run(chunk):
-            if pad_to is None:  # biobft's own loop
-                lengths = [
-                    len(x) for x in tok(chunk, truncation=True, max_length=max_len)["input_ids"]
-                ]
-                order = np.argsort(-np.asarray(lengths), kind="stable")
-                return _encode_exported(
-                    chunk, h, order, batch_size, False, max_len, False, runner, ""
-                )
             out = np.empty((len(chunk), 384), np.float32)
-            for idx, enc in batches(chunk, batch_size, pad_to):
-                out[idx] = runner(enc)
+            sink = out.__setitem__
+            if hasattr(runner, "run_all"):
+                runner.run_all(batches(chunk, batch_size, pad_to), sink)
+            else:
+                for idx, enc in batches(chunk, batch_size, pad_to):
+                    sink(idx, runner(enc))
             return out
 
         return run
 
-    ov_bf16 = ov_sync("bf16")
+    ov_bf16 = ov("bf16", "THROUGHPUT")
     variants = {
         "SentenceTransformer fp32": lambda c: h.model.encode(c, batch_size=32),
         "torch bf16 autocast": lambda c: encode(c, model=h, precision="bf16", backend="torch"),
-        "openvino f32 LATENCY": biobft_loop(ov_sync("f32")),
-        "openvino bf16 LATENCY": biobft_loop(ov_bf16),
-        "openvino bf16 LATENCY 1 thread": biobft_loop(ov_sync("bf16", n_threads=1)),
-        "openvino f32 THROUGHPUT async": ov_async("f32"),
-        "openvino bf16 THROUGHPUT async": ov_async("bf16"),
-        "openvino bf16 batch 16": biobft_loop(ov_bf16, batch_size=16),
-        "openvino bf16 batch 64": biobft_loop(ov_bf16, batch_size=64),
-        "openvino bf16 pad to x16": biobft_loop(ov_bf16, pad_to=16),
+        "biobft encode openvino bf16": lambda c: encode(
+            c, model=h, precision="bf16", backend="openvino"
+        ),
+        "openvino f32 LATENCY": biobft_loop(ov("fp32", "LATENCY")),
+        "openvino f32 THROUGHPUT": biobft_loop(ov("fp32", "THROUGHPUT")),
+        "openvino bf16 LATENCY": biobft_loop(ov("bf16", "LATENCY")),
+        "openvino bf16 LATENCY 1 thread": biobft_loop(ov("bf16", "LATENCY", n_threads=1)),
+        "openvino bf16 THROUGHPUT": biobft_loop(ov_bf16),
+        "openvino bf16 THROUGHPUT batch 16": biobft_loop(ov_bf16, batch_size=16),
+        "openvino bf16 THROUGHPUT batch 64": biobft_loop(ov_bf16, batch_size=64),
+        "openvino bf16 THROUGHPUT pad x16": biobft_loop(ov_bf16, pad_to=16),
         "onnxruntime fp32 spin": biobft_loop(ort_session()),
         "onnxruntime fp32 no spin": biobft_loop(ort_session(spin=False)),
         "onnxruntime fp32 1 thread": biobft_loop(ort_session(n_threads=1)),
@@ -174,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict:
         "threads": threads,
         "cpu_model": _cpu_model(),
         "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
-        "openvino": ov.__version__,
+        "openvino": version("openvino"),
         "onnxruntime": ort.__version__,
         "load_avg_1min_at_start": load_start,
         "load_avg_1min_at_end": os.getloadavg()[0],
@@ -194,7 +167,7 @@ def main(argv: list[str] | None = None) -> dict:
         }
         result["variants"][name] = row
         print(
-            f"  {name:32s} {row['texts_per_s']:6.1f} texts/s {row['speedup_vs_st_fp32']:5.2f}x "
+            f"  {name:36s} {row['texts_per_s']:6.1f} texts/s {row['speedup_vs_st_fp32']:5.2f}x "
             f"worst cosine {row['min_cosine_to_st_fp32']:.7f}"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -167,28 +167,40 @@ def _runner(backend: str, handle: EncoderHandle, precision: str):
 def _encode_exported(
     items, handle, order, batch_size, normalize, max_len, show, runner, desc
 ) -> np.ndarray:
-    """The loop of the exported backends: same sorting, batches, truncation and order as torch."""
+    """The loop of the exported backends: same sorting, batches, truncation and order as torch.
+
+    A runner with ``run_all`` (OpenVINO) keeps several batches in flight; rows land by index.
+    """
     from tqdm.auto import tqdm
 
-    out: np.ndarray | None = None
+    out: list[np.ndarray] = []
     n_batches = (len(items) + batch_size - 1) // batch_size
-    for b in tqdm(range(n_batches), desc=desc, disable=not show, leave=False):
-        idx = order[b * batch_size : (b + 1) * batch_size]
-        enc = handle.tokenizer(
-            [items[i] for i in idx],
-            padding=True,
-            truncation=max_len is not None,
-            max_length=max_len,
-            return_tensors="np",
-        )
-        vecs = runner(enc)
+
+    def batches():
+        for b in tqdm(range(n_batches), desc=desc, disable=not show, leave=False):
+            idx = order[b * batch_size : (b + 1) * batch_size]
+            enc = handle.tokenizer(
+                [items[i] for i in idx],
+                padding=True,
+                truncation=max_len is not None,
+                max_length=max_len,
+                return_tensors="np",
+            )
+            yield idx, enc
+
+    def sink(idx, vecs: np.ndarray) -> None:
         if normalize:
             vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
-        if out is None:
-            out = np.empty((len(items), vecs.shape[1]), dtype=np.float32)
-        out[idx] = vecs
-    assert out is not None
-    return out
+        if not out:
+            out.append(np.empty((len(items), vecs.shape[1]), dtype=np.float32))
+        out[0][idx] = vecs
+
+    if hasattr(runner, "run_all"):
+        runner.run_all(batches(), sink)
+    else:
+        for idx, enc in batches():
+            sink(idx, runner(enc))
+    return out[0]
 
 
 def encode(

@@ -28,6 +28,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ __all__ = [
 ]
 
 INSTALL_HINT = "pip install 'biobft[openvino]'  (openvino; no torch of its own)"
+PERFORMANCE = "THROUGHPUT"  # measured against LATENCY: benchmarks/results/encode_settings.json
 TOOLS = ("torch", "openvino", "transformers")
 _HINTS = {"fp32": "f32", "bf16": "bf16"}
 
@@ -127,6 +129,10 @@ class OpenVinoEncoder:
         :func:`openvino_supports_bf16`).
     threads
         Inference threads (default: ``torch.get_num_threads()``, as for the other backends).
+    performance
+        OpenVINO's ``PERFORMANCE_HINT``: ``"THROUGHPUT"`` (default; :meth:`run_all` keeps
+        several batches in flight on parallel CPU streams while the next ones are tokenised) or
+        ``"LATENCY"`` (one batch at a time on all threads).
 
     Raises
     ------
@@ -135,7 +141,12 @@ class OpenVinoEncoder:
     """
 
     def __init__(
-        self, path: str | os.PathLike, *, precision: str = "fp32", threads: int | None = None
+        self,
+        path: str | os.PathLike,
+        *,
+        precision: str = "fp32",
+        threads: int | None = None,
+        performance: str = PERFORMANCE,
     ) -> None:
         if precision not in _HINTS:
             raise ValueError(f"OpenVINO runs precision 'fp32' or 'bf16', not {precision!r}")
@@ -155,21 +166,60 @@ class OpenVinoEncoder:
             "CPU",
             {
                 "INFERENCE_PRECISION_HINT": _HINTS[precision],
-                "PERFORMANCE_HINT": "LATENCY",
+                "PERFORMANCE_HINT": performance,
                 "INFERENCE_NUM_THREADS": int(threads),
             },
         )
         self._local = threading.local()  # one infer request per thread (they are not shareable)
         self.input_names = [port.get_any_name() for port in self.compiled.inputs]
+        self.performance = performance
+        self.n_requests = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+
+    def _feeds(self, encoded: dict[str, Any]) -> dict[str, np.ndarray]:
+        return {k: np.asarray(encoded[k], dtype=np.int64) for k in self.input_names}
 
     def __call__(self, encoded: dict[str, Any]) -> np.ndarray:
         """Run one tokenised batch (``return_tensors="np"``); returns ``(batch, dim)`` float32."""
-        feeds = {k: np.asarray(encoded[k], dtype=np.int64) for k in self.input_names}
+        feeds = self._feeds(encoded)
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self.compiled.create_infer_request()
         out = request.infer(feeds)[self.compiled.output(0)]
         return np.array(out, dtype=np.float32)  # a copy: the request reuses its buffer
+
+    def run_all(
+        self,
+        batches: Iterable[tuple[Any, dict[str, Any]]],
+        sink: Callable[[Any, np.ndarray], None],
+    ) -> None:
+        """Run ``(key, tokenised batch)`` pairs, up to :attr:`n_requests` at once.
+
+        ``sink(key, vectors)`` receives each batch's ``(batch, dim)`` float32 output (in
+        completion order, from OpenVINO's threads, one call at a time); an error in it is
+        raised here after the queue drains.
+        """
+        import openvino as ov
+
+        if self.n_requests < 2:
+            for key, encoded in batches:
+                sink(key, self(encoded))
+            return
+        lock, errors = threading.Lock(), []
+
+        def done(request, key) -> None:
+            try:
+                with lock:
+                    sink(key, np.array(request.get_output_tensor(0).data, dtype=np.float32))
+            except Exception as err:  # re-raised below, in the caller's thread
+                errors.append(err)
+
+        queue = ov.AsyncInferQueue(self.compiled, self.n_requests)
+        queue.set_callback(done)
+        for key, encoded in batches:
+            queue.start_async(self._feeds(encoded), key)
+        queue.wait_all()
+        if errors:
+            raise errors[0]
 
 
 @functools.lru_cache(maxsize=4)

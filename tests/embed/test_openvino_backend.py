@@ -113,3 +113,23 @@ def test_missing_extra_and_unsupported_precision_say_what_to_do(minilm, monkeypa
     monkeypatch.setattr(runtime, "_cpu_has_fast_bf16", lambda: False)
     with pytest.raises(ValueError, match="needs a CPU with AMX or AVX-512 BF16"):
         ovb.OpenVinoEncoder("unused.xml", precision="bf16")
+
+
+def test_throughput_queue_matches_one_batch_at_a_time(minilm):
+    runner = _runner("openvino", minilm, "fp32")  # THROUGHPUT: several requests in flight
+    one_at_a_time = ovb.OpenVinoEncoder(runner.path, precision="fp32", performance="LATENCY")
+    batches = [
+        (i, minilm.tokenizer([t] * (i + 1), return_tensors="np")) for i, t in enumerate(TEXTS)
+    ]
+    got: dict[int, np.ndarray] = {}
+    runner.run_all(iter(batches), got.__setitem__)
+    assert sorted(got) == [0, 1, 2]
+    for key, enc in batches:
+        assert got[key].shape == (key + 1, 384)
+        np.testing.assert_allclose(got[key], one_at_a_time(enc), atol=1e-5)
+
+    def broken_sink(key, vectors):
+        raise RuntimeError(f"sink failed on batch {key}")
+
+    with pytest.raises(RuntimeError, match="sink failed on batch"):
+        runner.run_all(iter(batches), broken_sink)
