@@ -4,7 +4,12 @@
 ``"smollm2-135m"``), a folder, a loaded ``SentenceTransformer`` or a ``(model, tokenizer)`` pair,
 sorts texts by token length, runs length-homogeneous batches under ``torch.inference_mode()``
 (and bf16 autocast where the hardware runs it fast), moves each batch to CPU at once and restores
-the input order.
+the input order. A sentence-transformers pipeline on CPU runs on OpenVINO
+(:mod:`biobft.embed.openvino_backend`) or ONNX Runtime (:mod:`biobft.embed.backends`) when their
+extra is installed (``backend="auto"``, :func:`resolve_backend`), with the same batches.
+
+Split for size: model loading lives in :mod:`biobft.embed.encoders`, precision and backend
+resolution in :mod:`biobft.embed.runtime`; both are re-exported here (the public import path).
 """
 
 from __future__ import annotations
@@ -31,8 +36,6 @@ __all__ = [
     "resolve_encoder",
     "resolve_precision",
 ]
-# EncoderHandle, model_id, resolve_encoder live in .encoders and PRECISIONS, resolve_precision,
-# resolve_backend in .runtime; this module stays their public import path
 
 
 # --------------------------------------------------------------------------- encode
