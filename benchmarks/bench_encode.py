@@ -11,8 +11,7 @@ flags, and writes them to ``benchmarks/results/encode.json``. With ``--cached-co
 times a cached ``embed_genes`` rerun of the whole corpus.
 
     flock /tmp/biobft-timing.lock python benchmarks/bench_encode.py --n-texts 400 \
-        --backends torch:fp32 torch:bf16 onnx openvino:fp32 openvino:bf16 \
-        --out benchmarks/results/encode_openvino.json
+        --backends torch:fp32 torch:bf16 onnx openvino:fp32 openvino:bf16
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ place. Inference compiles it for the CPU with an explicit ``INFERENCE_PRECISION_
 only when asked for and the CPU has AMX or AVX-512 BF16 instructions (detected, never assumed;
 OpenVINO's own CPU capabilities must list ``BF16`` too), else ``f32``.
 
-Why it is fast (measured, ``benchmarks/results/encode_openvino.json``): SDPA converts to
+Why it is fast (measured, ``benchmarks/results/encode.json``): SDPA converts to
 OpenVINO's fused attention op, and the CPU plugin runs the whole graph on oneDNN kernels, in bf16
 on AMX where the hint allows (torch bf16 autocast on the same CPU gains far less; eager
 attention converted the same way is slower). Worst cosine to ``SentenceTransformer.encode`` fp32

@@ -94,7 +94,7 @@ def resolve_backend(
        fp32, or to bf16 on a CPU with AMX / AVX-512 BF16 (measured on a Xeon with AMX, 2 cores:
        OpenVINO bf16 about 4x and OpenVINO fp32 about 2x ``SentenceTransformer.encode`` fp32,
        against torch bf16 autocast 1.6x and ONNX Runtime fp32 1.1-1.3x; see
-       ``benchmarks/results/encode_openvino.json``);
+       ``benchmarks/results/encode.json``);
     2. else ``"onnx"`` when the ``onnx`` extra is installed and the precision resolves to fp32;
     3. else ``"torch"``, which also runs everything else (hidden-state pooling, GPUs, fp16).
 
