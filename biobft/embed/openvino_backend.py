@@ -66,12 +66,14 @@ def _core():
     return ov.Core()
 
 
+def _plugin_lists_bf16() -> bool:
+    return "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
 def openvino_supports_bf16() -> bool:
     """Whether bf16 inference is fast here: the CPU has AMX or AVX-512 BF16 instructions
     (:func:`biobft.embed.runtime.cpu_has_fast_bf16`) and OpenVINO's CPU plugin lists ``BF16``."""
-    if not cpu_has_fast_bf16():
-        return False
-    return "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return cpu_has_fast_bf16() and _plugin_lists_bf16()
 
 
 def convert_openvino(st_model, folder: str | os.PathLike) -> Path:

@@ -78,9 +78,18 @@ def _misfits(backend: str, handle: Any, pooling: str | None, prec: str) -> list[
         fits.append(f"it runs fp32 (precision='auto' or 'fp32'), not {prec!r}")
     if backend == "openvino" and prec not in ("fp32", "bf16"):
         fits.append(f"it runs fp32 or bf16, not {prec!r}")
-    if backend == "openvino" and prec == "bf16" and not cpu_has_fast_bf16():
+    if backend == "openvino" and prec == "bf16" and not _openvino_bf16():
         fits.append("bf16 needs a CPU with AMX or AVX-512 BF16 (this one has neither): use fp32")
     return fits
+
+
+def _openvino_bf16() -> bool:
+    """bf16 instructions here, and (where openvino is installed) its CPU plugin runs BF16."""
+    from . import openvino_backend
+
+    if not cpu_has_fast_bf16():
+        return False
+    return not openvino_backend.openvino_available() or openvino_backend.openvino_supports_bf16()
 
 
 def resolve_backend(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -54,6 +56,19 @@ def test_matches_sentence_transformers_fp32_on_refseq(minilm, refseq, precision)
         batch_size=3,
     )  # fmt: skip
     assert _cos(again, got[perm]).min() >= 0.99999
+
+
+def test_bf16_support_needs_the_cpu_flags_and_the_plugin(monkeypatch):
+    """Independent reference: the kernel's CPU flags and OpenVINO's own capability list."""
+    import openvino as ov
+
+    flags = set(Path("/proc/cpuinfo").read_text().split())
+    caps = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    runtime._cpu_has_fast_bf16.cache_clear()
+    want = bool(flags & {"amx_bf16", "avx512_bf16"}) and "BF16" in caps
+    assert ovb.openvino_supports_bf16() is want
+    monkeypatch.setattr(runtime, "_cpu_has_fast_bf16", lambda: False)
+    assert ovb.openvino_supports_bf16() is False  # never assumed from the plugin alone
 
 
 @needs_bf16

@@ -16,6 +16,7 @@ def minilm():
 def _cpu(monkeypatch, *, bf16: bool) -> None:
     """Mock the CPU feature detection (AMX / AVX-512 BF16 present or not)."""
     monkeypatch.setattr(runtime, "_cpu_has_fast_bf16", lambda: bf16)
+    monkeypatch.setattr(openvino_backend, "_plugin_lists_bf16", lambda: bf16)
 
 
 def _installed(monkeypatch, *, onnx: bool, openvino: bool) -> None:
