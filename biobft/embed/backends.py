@@ -223,9 +223,10 @@ def cached_content_key(st_model, *, tools: tuple[str, ...]) -> str:
     return keys[tools]
 
 
-def cache_slug(name: str) -> str:
-    """A file-name-safe prefix for a cached export."""
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", name).strip("-")[-60:] or "encoder"
+def cache_path(st_model, *, kind: str, name: str, tools: tuple[str, ...], suffix: str = "") -> Path:
+    """``cache_dir(kind)/<name>-<content key><suffix>``: where an export of ``st_model`` lives."""
+    slug = re.sub(r"[^A-Za-z0-9_.=-]+", "-", name).strip("-")[-60:] or "encoder"
+    return cache_dir(kind) / f"{slug}-{cached_content_key(st_model, tools=tools)}{suffix}"
 
 
 @functools.lru_cache(maxsize=4)
@@ -252,8 +253,7 @@ def onnx_encoder(st_model, *, name: str = "encoder") -> OnnxEncoder:
         raise ImportError(f"backend='onnx' needs onnxruntime, onnx and onnxscript: {INSTALL_HINT}")
     import torch
 
-    key = cached_content_key(st_model, tools=ONNX_TOOLS)
-    path = cache_dir("onnx") / f"{cache_slug(name)}-{key}.onnx"
+    path = cache_path(st_model, kind="onnx", name=name, tools=ONNX_TOOLS, suffix=".onnx")
     if not path.is_file():
         logger.info("exporting the encoder to ONNX once: %s (about 30 s)", path)
         export_onnx(st_model, path)

@@ -34,8 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .._paths import cache_dir
-from .backends import cache_slug, cached_content_key, traceable
+from .backends import cache_path, traceable
 from .runtime import cpu_has_fast_bf16
 
 logger = logging.getLogger(__name__)
@@ -254,8 +253,7 @@ def openvino_encoder(
         raise ImportError(f"backend='openvino' needs openvino: {INSTALL_HINT}")
     import torch
 
-    key = cached_content_key(st_model, tools=TOOLS)
-    folder = cache_dir("openvino") / f"{cache_slug(name)}-{key}"
+    folder = cache_path(st_model, kind="openvino", name=name, tools=TOOLS)
     xml = folder / "model.xml"
     if not xml.is_file():
         logger.info("converting the encoder to OpenVINO once: %s (about 10 s)", folder)

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from biobft.embed import backends, runtime
 from biobft.embed import openvino_backend as ovb
-from biobft.embed import runtime
 from biobft.embed.encoding import _runner, encode, resolve_encoder
 
 pytestmark = pytest.mark.skipif(
@@ -108,7 +108,7 @@ def test_converted_once_cached_by_content_atomically(minilm, tmp_path, monkeypat
     folders = list((tmp_path / "openvino").iterdir())
     assert len(calls) == 1 and len(folders) == 1  # converted once, then reused
     assert not folders[0].name.startswith(".")  # no temporary folder left behind
-    assert ovb.cached_content_key(minilm.model, tools=ovb.TOOLS) in folders[0].name
+    assert backends.cached_content_key(minilm.model, tools=ovb.TOOLS) in folders[0].name
     np.testing.assert_allclose(again, first[:2], atol=1e-5)
     # fp32 weights on disk (save_model's default would halve them to fp16)
     n_params = sum(p.numel() for p in minilm.model.parameters())
