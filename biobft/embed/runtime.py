@@ -100,10 +100,10 @@ def resolve_backend(
     ``"auto"`` picks, for a sentence-transformers pipeline used with its own pooling on CPU:
 
     1. ``"openvino"`` when the ``openvino`` extra is installed and the precision resolves to
-       fp32, or to bf16 on a CPU with AMX / AVX-512 BF16 (measured on a Xeon with AMX, 2 cores:
-       OpenVINO bf16 about 4x and OpenVINO fp32 about 2x ``SentenceTransformer.encode`` fp32,
-       against torch bf16 autocast 1.6x and ONNX Runtime fp32 1.1-1.3x; see
-       ``benchmarks/results/encode.json``);
+       fp32, or to bf16 on a CPU with AMX / AVX-512 BF16 (measured on a 2-core Xeon with AMX,
+       400 RefSeq texts, against ``SentenceTransformer.encode`` fp32 in the same run: OpenVINO
+       bf16 5.1x, OpenVINO fp32 1.8x (2.0x with torch and oneDNN limited to AVX2), ONNX Runtime
+       fp32 1.3x, torch bf16 autocast 1.4x; ``benchmarks/results/encode.json``);
     2. else ``"onnx"`` when the ``onnx`` extra is installed and the precision resolves to fp32;
     3. else ``"torch"``, which also runs everything else (hidden-state pooling, GPUs, fp16).
 
