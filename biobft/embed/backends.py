@@ -13,6 +13,7 @@ Install with ``pip install 'biobft[onnx]'`` (onnxruntime, onnx, onnxscript; no o
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -28,12 +29,12 @@ from typing import Any
 import numpy as np
 
 from .._paths import cache_dir
+from .runtime import BACKENDS
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["BACKENDS", "OnnxEncoder", "export_onnx", "onnx_available", "onnx_encoder"]
 
-BACKENDS = ("auto", "torch", "onnx")
 _ONNX_PACKAGES = ("onnxruntime", "onnx", "onnxscript")
 INSTALL_HINT = "pip install 'biobft[onnx]'  (onnxruntime, onnx, onnxscript)"
 
@@ -43,21 +44,31 @@ def onnx_available() -> bool:
     return all(importlib.util.find_spec(p) is not None for p in _ONNX_PACKAGES)
 
 
-def _versions() -> str:
-    from importlib.metadata import version
+def _versions(tools: tuple[str, ...]) -> str:
+    from importlib.metadata import PackageNotFoundError, version
 
-    return ";".join(f"{p}={version(p)}" for p in ("torch", "onnxscript", "transformers"))
+    def one(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "none"
+
+    return ";".join(f"{p}={one(p)}" for p in tools)
 
 
-def content_key(st_model) -> str:
+ONNX_TOOLS = ("torch", "onnxscript", "transformers")
+
+
+def content_key(st_model, *, tools: tuple[str, ...] = ONNX_TOOLS) -> str:
     """sha256 (24 hex) of a sentence-transformers model's weights, module layout and the exporter.
 
-    Any change of a weight, of the pipeline's modules (e.g. pooling mode) or of the torch /
-    onnxscript / transformers versions gives a new key, so a stale export is never reused.
+    Any change of a weight, of the pipeline's modules (e.g. pooling mode) or of the versions of
+    ``tools`` (the packages that trace and convert it) gives a new key, so a stale export is
+    never reused.
     """
     h = hashlib.sha256()
     h.update(repr(st_model).encode())
-    h.update(_versions().encode())
+    h.update(_versions(tools).encode())
     for name, tensor in st_model.state_dict().items():
         h.update(name.encode())
         h.update(str(tuple(tensor.shape)).encode())
@@ -83,6 +94,34 @@ class _Pipeline:
         return Pipeline().eval()
 
 
+@contextlib.contextmanager
+def traceable(st_model, *, attention: str):
+    """The pipeline as one module, ready to trace with ``attention`` (restored afterwards).
+
+    Yields ``(module, input_names, sample_inputs)``: the module maps the tokenizer's tensors
+    (``input_names``, in order) to the sentence embedding; tracer warnings are silenced.
+    """
+    import torch
+
+    sample = st_model.tokenizer(
+        ["Gene symbol TP53. A tumor suppressor.", "KLF1", "an erythroid transcription factor"],
+        padding=True,
+        return_tensors="pt",
+    )
+    names = list(sample.keys())
+    net = st_model[0].auto_model
+    previous = getattr(net.config, "_attn_implementation", None)
+    try:
+        if hasattr(net, "set_attn_implementation"):
+            net.set_attn_implementation(attention)
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore")
+            yield _Pipeline.build(st_model, names), names, tuple(sample[k] for k in names)
+    finally:
+        if previous is not None and hasattr(net, "set_attn_implementation"):
+            net.set_attn_implementation(previous)
+
+
 def export_onnx(st_model, path: str | os.PathLike, *, fuse: bool = True) -> Path:
     """Export a sentence-transformers pipeline to an ONNX file, atomically.
 
@@ -105,35 +144,20 @@ def export_onnx(st_model, path: str | os.PathLike, *, fuse: bool = True) -> Path
     import torch
 
     path = Path(path)
-    sample = st_model.tokenizer(
-        ["Gene symbol TP53. A tumor suppressor.", "KLF1", "an erythroid transcription factor"],
-        padding=True,
-        return_tensors="pt",
-    )
-    names = list(sample.keys())
-    net = st_model[0].auto_model
-    previous = getattr(net.config, "_attn_implementation", None)
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")
-    try:
-        # eager attention traces into the MatMul/Softmax pattern that fuses to one Attention op
-        # (SDPA does not fuse); the numbers are the same
-        if hasattr(net, "set_attn_implementation"):
-            net.set_attn_implementation("eager")
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(
-                _Pipeline.build(st_model, names),
-                tuple(sample[k] for k in names),
-                input_names=names,
-                output_names=["sentence_embedding"],
-                dynamic_shapes=(tuple({0: batch, 1: seq} for _ in names),),
-                dynamo=True,
-                external_data=False,
-                verbose=False,
-            )
-    finally:
-        if previous is not None and hasattr(net, "set_attn_implementation"):
-            net.set_attn_implementation(previous)
+    # eager attention traces into the MatMul/Softmax pattern that fuses to one Attention op
+    # (SDPA does not fuse); the numbers are the same
+    with traceable(st_model, attention="eager") as (module, names, sample):
+        program = torch.onnx.export(
+            module,
+            sample,
+            input_names=names,
+            output_names=["sentence_embedding"],
+            dynamic_shapes=(tuple({0: batch, 1: seq} for _ in names),),
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
     model = program.model
     if fuse:
         from onnxscript.rewriter import ort_fusions
@@ -188,7 +212,21 @@ class OnnxEncoder:
         return np.asarray(self.session.run(None, feeds)[0], dtype=np.float32)
 
 
-_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> content key
+_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {tools: key}
+
+
+def cached_content_key(st_model, *, tools: tuple[str, ...]) -> str:
+    """:func:`content_key`, computed once per model object and tool set (hashing takes ~0.3 s)."""
+    keys = _KEYS.setdefault(st_model, {})
+    if tools not in keys:
+        keys[tools] = content_key(st_model, tools=tools)
+    return keys[tools]
+
+
+def cache_path(st_model, *, kind: str, name: str, tools: tuple[str, ...], suffix: str = "") -> Path:
+    """``cache_dir(kind)/<name>-<content key><suffix>``: where an export of ``st_model`` lives."""
+    slug = re.sub(r"[^A-Za-z0-9_.=-]+", "-", name).strip("-")[-60:] or "encoder"
+    return cache_dir(kind) / f"{slug}-{cached_content_key(st_model, tools=tools)}{suffix}"
 
 
 @functools.lru_cache(maxsize=4)
@@ -215,11 +253,7 @@ def onnx_encoder(st_model, *, name: str = "encoder") -> OnnxEncoder:
         raise ImportError(f"backend='onnx' needs onnxruntime, onnx and onnxscript: {INSTALL_HINT}")
     import torch
 
-    key = _KEYS.get(st_model)
-    if key is None:
-        key = _KEYS[st_model] = content_key(st_model)
-    slug = re.sub(r"[^A-Za-z0-9_.=-]+", "-", name).strip("-")[-60:] or "encoder"
-    path = cache_dir("onnx") / f"{slug}-{key}.onnx"
+    path = cache_path(st_model, kind="onnx", name=name, tools=ONNX_TOOLS, suffix=".onnx")
     if not path.is_file():
         logger.info("exporting the encoder to ONNX once: %s (about 30 s)", path)
         export_onnx(st_model, path)

@@ -1,0 +1,154 @@
+"""Which numeric precision and which inference runtime an :func:`biobft.embed.encode` call uses.
+
+- :func:`resolve_precision`: ``"auto"`` -> ``"bf16"`` where the device runs it fast (a CPU with
+  AMX or AVX-512 BF16, detected from torch's CPU capability and ``/proc/cpuinfo``, never
+  assumed; a CUDA GPU with bf16), else ``"fp32"`` (``"fp16"`` on older GPUs).
+- :func:`resolve_backend`: ``"auto"`` -> ``"openvino"`` (:mod:`biobft.embed.openvino_backend`),
+  else ``"onnx"`` (:mod:`biobft.embed.backends`), else ``"torch"``, by what is installed, the
+  model, the device and the precision.
+
+Re-exported by :mod:`biobft.embed.encoding` (the public import path).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from .encoders import ST_POOLING
+
+__all__ = ["BACKENDS", "PRECISIONS", "cpu_has_fast_bf16", "resolve_backend", "resolve_precision"]
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+BACKENDS = ("auto", "torch", "onnx", "openvino")
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_has_fast_bf16() -> bool:
+    import torch
+
+    cap = str(torch.backends.cpu.get_cpu_capability()).upper()
+    if "AMX" in cap:
+        return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:  # pragma: no cover - not Linux
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU has bf16 matrix instructions (AMX or AVX-512 BF16); detected once."""
+    return _cpu_has_fast_bf16()
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """Turn ``"auto"`` into ``"bf16"`` where the device runs bf16 fast, else ``"fp32"``.
+
+    CPU: bf16 when it has AMX or AVX-512 BF16 instructions; CUDA: when
+    ``torch.cuda.is_bf16_supported()``.
+
+    Raises
+    ------
+    ValueError
+        For a name outside :data:`PRECISIONS`.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {list(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    import torch
+
+    if str(device).startswith("cuda"):
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if str(device) == "cpu":
+        return "bf16" if cpu_has_fast_bf16() else "fp32"
+    return "fp32"
+
+
+def _misfits(backend: str, handle: Any, pooling: str | None, prec: str) -> list[str]:
+    """Why ``backend`` ("onnx" / "openvino") cannot run this call; empty when it can."""
+    fits = []
+    if handle.kind != "st" or pooling not in (None, ST_POOLING):
+        fits.append("it runs only a sentence-transformers model's own pipeline (pooling=None)")
+    if handle.device.type != "cpu":
+        fits.append(f"it runs on CPU, the model is on {handle.device}")
+    if backend == "onnx" and prec != "fp32":
+        fits.append(f"it runs fp32 (precision='auto' or 'fp32'), not {prec!r}")
+    if backend == "openvino" and prec not in ("fp32", "bf16"):
+        fits.append(f"it runs fp32 or bf16, not {prec!r}")
+    if backend == "openvino" and prec == "bf16" and not _openvino_bf16():
+        fits.append("bf16 needs a CPU with AMX or AVX-512 BF16 (this one has neither): use fp32")
+    return fits
+
+
+def _openvino_bf16() -> bool:
+    """bf16 instructions here, and (where openvino is installed) its CPU plugin runs BF16."""
+    from . import openvino_backend
+
+    if not cpu_has_fast_bf16():
+        return False
+    return not openvino_backend.openvino_available() or openvino_backend.openvino_supports_bf16()
+
+
+def resolve_backend(
+    backend: str, handle: Any, *, pooling: str | None = None, precision: str = "auto"
+) -> str:
+    """Turn ``"auto"`` into ``"openvino"``, ``"onnx"`` or ``"torch"``; check an explicit choice.
+
+    ``"auto"`` picks, for a sentence-transformers pipeline used with its own pooling on CPU:
+
+    1. ``"openvino"`` when the ``openvino`` extra is installed and the precision resolves to
+       fp32, or to bf16 on a CPU with AMX / AVX-512 BF16 (measured on a 2-core Xeon with AMX,
+       400 RefSeq texts, against ``SentenceTransformer.encode`` fp32 in the same run: OpenVINO
+       bf16 5.1x, OpenVINO fp32 1.8x (2.0x with torch and oneDNN limited to AVX2), ONNX Runtime
+       fp32 1.3x, torch bf16 autocast 1.4x; ``benchmarks/results/encode.json``);
+    2. else ``"onnx"`` when the ``onnx`` extra is installed and the precision resolves to fp32;
+    3. else ``"torch"``, which also runs everything else (hidden-state pooling, GPUs, fp16).
+
+    Parameters
+    ----------
+    backend
+        A name in :data:`BACKENDS`.
+    handle
+        The :class:`~biobft.embed.encoding.EncoderHandle` of the model.
+    pooling, precision
+        As passed to :func:`~biobft.embed.encoding.encode` (precision before resolution).
+
+    Raises
+    ------
+    ValueError
+        An unknown name, or ``"onnx"`` / ``"openvino"`` for a model or setting it does not run
+        (hidden-state pooling of other models, a GPU, fp16; bf16 for onnx; bf16 for openvino on
+        a CPU without bf16 instructions).
+    ImportError
+        ``"onnx"`` / ``"openvino"`` without its extra installed (the message says how).
+    """
+    from . import backends, openvino_backend
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
+    if backend == "torch":
+        return "torch"
+    prec = resolve_precision(precision, handle.device.type)
+    available = {
+        "onnx": (backends.onnx_available, backends.INSTALL_HINT),
+        "openvino": (openvino_backend.openvino_available, openvino_backend.INSTALL_HINT),
+    }
+    if backend == "auto":
+        for name in ("openvino", "onnx"):
+            if not _misfits(name, handle, pooling, prec) and available[name][0]():
+                return name
+        return "torch"
+    # an explicit "onnx" runs fp32 whatever precision="auto" would pick for torch
+    explicit = "fp32" if backend == "onnx" and precision == "auto" else prec
+    misfits = _misfits(backend, handle, pooling, explicit)
+    if misfits:
+        raise ValueError(
+            f"backend={backend!r} does not fit: {'; '.join(misfits)}; use backend='torch'"
+        )
+    is_installed, hint = available[backend]
+    if not is_installed():
+        raise ImportError(f"backend={backend!r} needs the {backend} extra: {hint}")
+    return backend

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from biobft.embed import backends, encoding, openvino_backend, runtime
+from biobft.embed.encoding import encode, resolve_backend, resolve_encoder, resolve_precision
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return resolve_encoder("minilm", device="cpu")
+
+
+def _cpu(monkeypatch, *, bf16: bool) -> None:
+    """Mock the CPU feature detection (AMX / AVX-512 BF16 present or not)."""
+    monkeypatch.setattr(runtime, "_cpu_has_fast_bf16", lambda: bf16)
+    monkeypatch.setattr(openvino_backend, "_plugin_lists_bf16", lambda: bf16)
+
+
+def _installed(monkeypatch, *, onnx: bool, openvino: bool) -> None:
+    monkeypatch.setattr(backends, "onnx_available", lambda: onnx)
+    monkeypatch.setattr(openvino_backend, "openvino_available", lambda: openvino)
+
+
+def test_public_import_path_is_kept():
+    assert encoding.resolve_precision is runtime.resolve_precision
+    assert encoding.resolve_backend is runtime.resolve_backend
+    assert encoding.PRECISIONS == runtime.PRECISIONS
+    assert backends.BACKENDS == runtime.BACKENDS
+
+
+def test_resolve_precision(monkeypatch):
+    _cpu(monkeypatch, bf16=True)
+    assert resolve_precision("auto", "cpu") == "bf16"
+    _cpu(monkeypatch, bf16=False)
+    assert resolve_precision("auto", "cpu") == "fp32"
+    assert resolve_precision("fp16", "cpu") == "fp16"
+    with pytest.raises(ValueError, match=r"unknown precision 'int3'"):
+        resolve_precision("int3", "cpu")
+
+
+def test_cpu_feature_detection_reads_this_cpu():
+    """Independent reference: the kernel's own CPU flags."""
+    flags = Path("/proc/cpuinfo").read_text().split()
+    want = "amx_bf16" in flags or "avx512_bf16" in flags
+    runtime._cpu_has_fast_bf16.cache_clear()
+    assert runtime.cpu_has_fast_bf16() is want
+
+
+@pytest.mark.parametrize("bf16", [True, False], ids=["cpu-with-bf16", "cpu-without-bf16"])
+def test_auto_picks_openvino_when_installed_at_the_cpus_precision(minilm, monkeypatch, bf16):
+    _cpu(monkeypatch, bf16=bf16)
+    _installed(monkeypatch, onnx=True, openvino=True)
+    assert resolve_precision("auto", "cpu") == ("bf16" if bf16 else "fp32")
+    assert resolve_backend("auto", minilm) == "openvino"
+    assert resolve_backend("auto", minilm, precision="fp32") == "openvino"
+    # explicit bf16: OpenVINO only where the CPU has the instructions, else torch autocast
+    assert resolve_backend("auto", minilm, precision="bf16") == ("openvino" if bf16 else "torch")
+    assert resolve_backend("auto", minilm, precision="fp16") == "torch"
+    if not bf16:
+        with pytest.raises(ValueError, match=r"bf16 needs a CPU with AMX or AVX-512 BF16"):
+            resolve_backend("openvino", minilm, precision="bf16")
+
+
+@pytest.mark.parametrize("bf16", [True, False], ids=["cpu-with-bf16", "cpu-without-bf16"])
+def test_auto_without_openvino_falls_back_to_onnx_then_torch(minilm, monkeypatch, bf16):
+    _cpu(monkeypatch, bf16=bf16)
+    _installed(monkeypatch, onnx=True, openvino=False)
+    # ONNX Runtime runs fp32 only: with bf16 fast, precision="auto" stays on torch bf16
+    assert resolve_backend("auto", minilm) == ("torch" if bf16 else "onnx")
+    assert resolve_backend("auto", minilm, precision="fp32") == "onnx"
+    with pytest.raises(ImportError, match=r"pip install 'biobft\[openvino\]'"):
+        resolve_backend("openvino", minilm, precision="fp32")
+    _installed(monkeypatch, onnx=False, openvino=False)
+    assert resolve_backend("auto", minilm) == "torch"
+    assert resolve_backend("auto", minilm, precision="fp32") == "torch"
+    with pytest.raises(ImportError, match=r"biobft\[onnx\]"):
+        resolve_backend("onnx", minilm, precision="fp32")
+
+
+def test_explicit_backends_refuse_what_they_do_not_run(minilm, tiny_lm, monkeypatch):
+    _installed(monkeypatch, onnx=True, openvino=True)
+    lm = resolve_encoder(tiny_lm)
+    assert resolve_backend("torch", minilm) == "torch"
+    assert resolve_backend("auto", lm) == "torch"  # hidden-state pooling of a causal LM
+    assert resolve_backend("auto", minilm, pooling="mean") == "torch"
+    assert resolve_backend("onnx", minilm) == "onnx"  # explicit onnx: fp32 whatever "auto" is
+    for name in ("onnx", "openvino"):
+        with pytest.raises(ValueError, match="pooling=None"):
+            resolve_backend(name, lm)
+        with pytest.raises(ValueError, match="fp16"):
+            resolve_backend(name, minilm, precision="fp16")
+    with pytest.raises(ValueError, match="bf16"):
+        resolve_backend("onnx", minilm, precision="bf16")
+    with pytest.raises(ValueError, match="unknown backend"):
+        encode(["a"], model=minilm, backend="tensorrt")
