@@ -167,3 +167,95 @@ def test_options_reach_encode_and_the_metadata(tiny_lm, texts, cache_root, kwarg
     meta = table_metadata(table)
     assert meta["pooling"] == kwargs["pooling"]
     assert meta["layer"] == layer and meta["normalize"] == bool(kwargs.get("normalize"))
+
+
+# --- mutation-tested details (issue 15) -------------------------------------------------------
+
+
+def _config(table):
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(table_metadata(table)["cache"]["dir"]) / "config.json").read_text())
+
+
+def test_cache_key_holds_every_option_that_changes_the_vectors(tiny_lm, texts, cache_root):
+    """Each option that changes the vectors gets its own cache folder (never a stale hit)."""
+    base = dict(source=texts, model=tiny_lm, model_id="tiny", precision="fp32")
+    first = embed_genes(**base)
+    key = {"model": "tiny", "pooling": "mean", "precision": "fp32", "max_length": 256,
+           "layer": -1, "normalize": False}  # fmt: skip
+    assert _config(first) == key
+    changes = [
+        ({"pooling": "max"}, {"pooling": "max"}),
+        ({"layer": 1}, {"layer": 1}),
+        ({"normalize": True}, {"normalize": True}),
+        ({"max_length": 4}, {"max_length": 4}),
+        ({"model_id": "other"}, {"model": "other"}),
+    ]
+    for option, field in changes:
+        table = embed_genes(**{**base, **option})
+        assert _config(table) == {**key, **field}
+        assert table_metadata(table)["cache"] == {
+            "enabled": True, "dir": table_metadata(table)["cache"]["dir"], "hits": 0, "encoded": 7,
+        }  # fmt: skip
+    assert len(list(cache_root.iterdir())) == 1 + len(changes)
+    again = table_metadata(embed_genes(**base))["cache"]
+    assert (again["hits"], again["encoded"]) == (7, 0)
+
+
+def test_gene_argument_forms_sources_and_metadata(tiny_lm, texts, cache_root, tmp_path, caplog):
+    import logging
+
+    kw = dict(model=tiny_lm, precision="fp32")
+    one = embed_genes("G3", source=texts, **kw)
+    assert list(one.index) == ["G3"]
+    msg = r"^genes is empty; pass at least one gene symbol \(or genes=None\)$"
+    with pytest.raises(ValueError, match=msg):
+        embed_genes([], source=texts, **kw)
+    ref = embed_genes(["G1", "G2"], source=texts, **kw)
+    frame = pd.DataFrame({"gene": texts.index, "profile": texts.to_numpy()})
+    path = tmp_path / "profiles.csv"
+    frame.to_csv(path, index=False)
+    for src in (frame, str(path), path):
+        got = embed_genes(["G1", "G2"], source=src, **kw)
+        np.testing.assert_array_equal(got.to_numpy(), ref.to_numpy())
+        assert table_metadata(got)["source"] == "series:profile"
+    odd = texts.copy().astype(object)
+    odd["G1"], odd["G2"] = None, ""
+    with caplog.at_level(logging.WARNING, logger="biobft.embed.genes"):
+        table = embed_genes(["G0", "G1", "G2", "G0"], source=odd, **kw)
+    assert list(table.index) == ["G0"]
+    want = "2 of 3 genes have no text in series:toy and are left out of the table (e.g. G1, G2)"
+    assert [r.getMessage() for r in caplog.records] == [want]
+    meta = table_metadata(table)
+    assert meta["model"] == type(tiny_lm[0]).__name__  # in-memory model, no model_id
+    assert (meta["n_requested"], meta["n_genes"], meta["n_missing"]) == (3, 1, 2)
+    assert meta["coverage"] == round(1 / 3, 6) and meta["via_alias"] == {}
+    assert (meta["precision"], meta["max_length"]) == ("fp32", 256)
+    assert meta["cache"] == {"enabled": False, "dir": None, "hits": 0, "encoded": 1}
+    assert isinstance(meta["seconds"], float) and meta["seconds"] >= 0
+
+
+def test_shared_texts_are_encoded_once_and_named_by_their_first_gene(tiny_lm, cache_root):
+    same = pd.Series(["alpha beta", "gamma", "alpha beta", "delta"], index=["A", "B", "C", "D"])
+    table = embed_genes(source=same, model=tiny_lm, model_id="tiny", precision="fp32")
+    assert table_metadata(table)["cache"]["encoded"] == 3
+    np.testing.assert_array_equal(table.loc["A"], table.loc["C"])
+    bad = pd.Series(["x\x07y", "ok", "x\x07y"], index=["P", "Q", "R"])
+    with pytest.raises(
+        ValueError, match=r"1 text\(s\) with control characters for gene\(s\) \['P'\]"
+    ):
+        embed_genes(source=bad, model=tiny_lm, model_id="tiny")
+
+
+def test_progress_bar_shown_for_several_chunks_or_on_request(tiny_lm, texts, capsys):
+    kw = dict(source=texts, model=tiny_lm, precision="fp32", cache=False)
+    embed_genes(**kw)  # one chunk: no bar
+    assert "embed genes" not in capsys.readouterr().err
+    embed_genes(**kw, chunk_size=3)  # three chunks: a bar
+    assert "embed genes" in capsys.readouterr().err
+    embed_genes(**kw, chunk_size=3, show_progress_bar=False)
+    assert "embed genes" not in capsys.readouterr().err
+    embed_genes(**kw, show_progress_bar=True)
+    assert "embed genes" in capsys.readouterr().err
