@@ -501,12 +501,11 @@ def test_knn_small_temperature_is_stable_row_by_row():
 
 def test_knn_ties_go_to_the_earlier_training_perturbation():
     """Equal similarities (the same gene measured several times) are ranked in training order."""
-    rng = np.random.default_rng(13)
-    genes = ["A", "B", "C"]
-    table = make_table(rng.normal(size=(3, 4)), genes, model="m", source="s")
-    perts = [("A",)] * 12 + [("B",), ("C",)]
-    delta = rng.normal(size=(14, 5))
-    perts = [perts[i] for i in rng.permutation(14)]
+    rng = np.random.default_rng(1)
+    table = make_table(rng.normal(size=(3, 4)), ["A", "B", "C"], model="m", source="s")
+    perts = [("A",)] * 24 + [("B",)] * 8 + [("C",)] * 8
+    perts = [perts[i] for i in rng.permutation(40)]
+    delta = np.random.default_rng(100).normal(size=(40, 5))
     model = get_predictor("knn", embedding=table, k=4).fit(perts, delta)
     F = _unit_rows(table, perts)
     want = _knn_reference(F, delta, _unit_rows(table, [("A",)]), k=4, temperature=0.1)
@@ -557,8 +556,11 @@ def test_linear_pca_is_scale_equivariant():
 
 
 def test_linear_pca_with_identical_training_deltas_predicts_that_delta():
-    var_names, perts, Y = _pca_data(n_train=5)
-    same = np.tile(Y[0], (5, 1))
+    """No spread at all (deltas exactly equal, mean exact): no axis, the training delta."""
+    var_names, perts, Y = _pca_data(n_train=4)
+    Y[0] = np.round(Y[0] * 8) / 8  # dyadic: the mean of four copies is exact, Y - mean is 0
+    same = np.tile(Y[0], (4, 1))
+    assert not (same - same.mean(axis=0)).any()
     model = get_predictor("linear", var_names=var_names).fit(perts, same)
     np.testing.assert_allclose(model.predict([("v9",), ("v1",)]), np.tile(Y[0], (2, 1)))
 
