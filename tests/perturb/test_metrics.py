@@ -231,4 +231,4 @@ def test_auroc_per_gene_series_labels_and_exact_errors():
         auroc_per_gene(["A", "A"], [0, 2], [0.1, 0.2])
     msg = r"^2 score\(s\) are NaN or infinite; score every pair$"
     with pytest.raises(ValueError, match=msg):
-        auroc_per_gene(["A"] * 4, [0, 1, 0, 1], [0.1, np.inf, np.nan, 0.4])
+        auroc_per_gene(["A"] * 5, [0, 1, 0, 1, 1], [0.1, np.inf, np.nan, 0.4, 0.5])
