@@ -94,7 +94,7 @@ def _pytest_args(module: str) -> list[str]:
     return [*PYTEST_ARGS, "-m", f"{MARKERS} and {extra}" if extra else MARKERS]
 
 
-def _config(module: str, tests: list[str]) -> str:
+def _config(module: str, tests: list[str], isolation: str | None = None) -> str:
     def toml_list(xs: list[str]) -> str:
         return "[" + ", ".join(f'"{x}"' for x in xs) + "]"
 
@@ -104,17 +104,23 @@ def _config(module: str, tests: list[str]) -> str:
         f'only_mutate = ["biobft/{module}"]\n'
         f"pytest_add_cli_args = {toml_list(_pytest_args(module))}\n"
         f"pytest_add_cli_args_test_selection = {toml_list(tests)}\n"
-    ) + ('process_isolation = "forkserver"\n' if module in TORCH_MODULES else "")
+    ) + f'process_isolation = "{isolation or _isolation(module)}"\n'
 
 
-def _pyproject(module: str, tests: list[str]) -> str:
+def _isolation(module: str) -> str:
+    return "forkserver" if module in TORCH_MODULES else "fork"
+
+
+def _pyproject(module: str, tests: list[str], isolation: str | None = None) -> str:
     text = (ROOT / "pyproject.toml").read_text()
     # mutmut must not collect the notebooks: tests only
     text = re.sub(r"testpaths = \[[^\]]*\]", 'testpaths = ["tests"]', text)
-    return text + _config(module, tests)
+    return text + _config(module, tests, isolation)
 
 
-def run_module(module: str, workdir: Path, *, max_children: int = 1) -> dict[str, int]:
+def run_module(
+    module: str, workdir: Path, *, max_children: int = 1, isolation: str | None = None
+) -> dict[str, int]:
     """Mutate ``biobft/<module>`` in a scratch copy under ``workdir``; return status counts."""
     tests = MODULES[module]
     dest = workdir / module.replace("/", "__").removesuffix(".py")
@@ -123,7 +129,7 @@ def run_module(module: str, workdir: Path, *, max_children: int = 1) -> dict[str
     dest.mkdir(parents=True)
     shutil.copytree(ROOT / "biobft", dest / "biobft", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "tests", dest / "tests", ignore=shutil.ignore_patterns("__pycache__"))
-    (dest / "pyproject.toml").write_text(_pyproject(module, tests))
+    (dest / "pyproject.toml").write_text(_pyproject(module, tests, isolation))
     mutmut = [sys.executable, "-m", "mutmut"]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # import the mutants
     env.update(THREAD_ENV)
@@ -146,6 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", help="paths under biobft/ (default: all)")
     parser.add_argument("--workdir", default=str(ROOT / "data" / "mutation"))
     parser.add_argument("--max-children", type=int, default=1)
+    parser.add_argument(
+        "--isolation",
+        choices=["fork", "forkserver"],
+        help="mutmut process isolation (default: forkserver for TORCH_MODULES, else fork); with "
+        "one OpenMP thread (THREAD_ENV) plain fork is safe for torch too and much faster when "
+        "the tests import transformers",
+    )
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args(argv)
     if args.list:
@@ -156,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown module(s) {unknown}; choose from {list(MODULES)}")
     for module in args.modules or list(MODULES):
-        counts = run_module(module, Path(args.workdir), max_children=args.max_children)
+        counts = run_module(
+            module, Path(args.workdir), max_children=args.max_children, isolation=args.isolation
+        )
         killed = counts.get("killed", 0) + counts.get("timeout", 0)
         total = sum(counts.values())
         print(f"biobft/{module}: {counts} -> killed {killed}/{total}", flush=True)

@@ -122,6 +122,7 @@ def test_emap_table_metadata_and_exact_errors():
     from biobft.embed.table import table_metadata
 
     e = _emap(np.random.default_rng(4), ["A", "B", "C"])
+    before = e.copy()
     assert table_metadata(emap_table(e))["model"] == "emap"
     assert table_metadata(emap_table(e))["source"] == "emap"
     assert table_metadata(emap_table(e, source="norman2019"))["source"] == "norman2019"
@@ -133,13 +134,14 @@ def test_emap_table_metadata_and_exact_errors():
         emap_table(swapped)
     with pytest.raises(ValueError, match=r"^diagonal must be 'zero' or 'keep', got 'drop'$"):
         emap_table(e, diagonal="drop")
+    pd.testing.assert_frame_equal(e, before)  # the diagonal was zeroed on a copy, not in e
     e.iloc[1, 2] = np.inf
     nan = "emap has NaN/inf entries; fill them (e.g. emap.fillna(0)) first"
     with pytest.raises(ValueError, match="^" + re.escape(nan) + "$"):
         emap_table(e)
 
 
-def _dense_rwr(nodes, edges, seed, restart, n_iter=None):
+def _dense_rwr(nodes, edges, seed, restart, n_iter=None, return_walk=False):
     """RWR by hand: closed form, or ``n_iter`` plain power steps; seed entry zeroed."""
     n = len(nodes)
     A = np.zeros((n, n))
@@ -149,6 +151,8 @@ def _dense_rwr(nodes, edges, seed, restart, n_iter=None):
     deg = A.sum(axis=0)
     W = np.zeros_like(A)
     W[:, deg > 0] = A[:, deg > 0] / deg[deg > 0]
+    if return_walk:
+        return W
     e = np.zeros(n)
     e[nodes.index(seed)] = 1.0
     if n_iter is None:
@@ -175,6 +179,20 @@ def test_string_table_limits_weights_metadata_and_errors():
     # a huge tol stops after the first step whatever n_iter is
     early = string_table(edges, ["A"], score="w", restart=0.4, n_iter=50, tol=1e9)
     np.testing.assert_allclose(early.to_numpy(), one.loc[["A"]].to_numpy())
+    # the stop rule: the first step whose largest change is below tol; else n_iter (default 50)
+    for restart, tol, kw in [(0.4, 1e-2, {"tol": 1e-2}), (0.05, 1e-8, {})]:
+        W = _dense_rwr(nodes, rows, "A", restart, n_iter=0, return_walk=True)
+        e = np.eye(5)[0]
+        p = e.copy()
+        for _ in range(50):
+            new = (1 - restart) * W @ p + restart * e
+            done = np.abs(new - p).max() < tol
+            p = new
+            if done:
+                break
+        p[0] = 0.0
+        got = string_table(edges, ["A"], score="w", restart=restart, **kw)
+        np.testing.assert_allclose(got.loc["A"].to_numpy(), p, rtol=1e-6, atol=1e-8)
     full = string_table(edges, ["A"], score="w", restart=0.4, n_iter=2000, tol=1e-15)
     want = _dense_rwr(nodes, rows, "A", 0.4)
     np.testing.assert_allclose(full.loc["A"].to_numpy(), want, rtol=1e-5, atol=1e-7)
@@ -183,7 +201,10 @@ def test_string_table_limits_weights_metadata_and_errors():
     assert table_metadata(full)["source"] == "string"
     with pytest.raises(ValueError, match=r"^none of the requested genes is a node of the network$"):
         string_table(edges, ["Z"], score="w")
-    msg = "edges lacks column(s) ['gene_b', 'w']; expected gene_a, gene_b, w"
+    msg = (
+        "edges lacks column(s) ['gene_b', 'w']; expected gene_a, gene_b, w "
+        "(biobft.datasets.string_edges())"
+    )
     with pytest.raises(KeyError, match=re.escape(msg)):
         string_table(edges.drop(columns=["gene_b", "w"]), ["A"], score="w")
     for bad in (0.0, 1.5, -0.1):
@@ -224,6 +245,9 @@ def test_perturbation_embedder_errors_missing_and_fill():
     skip.check([("w",)])
     assert skip.missing_ == ["w", "x", "y"]  # accumulated, sorted
     mean = PerturbationEmbedder(table, missing="mean")
+    assert mean.fill_ is None
+    feats, ok = mean.transform([("q",), ("A",)])  # before any fit: no fill to use
+    assert ok.tolist() == [False, True] and not feats[0].any()
     feats, ok = mean.fit_transform([("q",), ("r",)])  # nothing embedded: no fill
     assert mean.fill_ is None and not ok.any() and not feats.any()
     mean.fit_transform([("A",), ("q",)])
@@ -248,7 +272,14 @@ def test_response_table_ids_source_and_empty():
     )
     meta = table_metadata(tab)
     assert (meta["model"], meta["source"]) == ("response", "norman")
-    assert table_metadata(response_table(pb))["source"] == "pseudobulk"
+    full = response_table(pb)  # default: every single, never a double
+    assert table_metadata(full)["source"] == "pseudobulk"
+    assert list(full.index) == sorted(g[0] for g in pb.genes_of(singles))
+    assert pb.perturbations(kind="double")  # there is a double that must be left out
+    for t in singles:
+        np.testing.assert_allclose(
+            full.loc[pb.genes_of([t])[0][0]].to_numpy(), pb.delta([t])[0], rtol=1e-5, atol=1e-7
+        )
     with pytest.raises(
         ValueError, match=r"^response_table needs at least one single perturbation$"
     ):

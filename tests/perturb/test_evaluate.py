@@ -9,6 +9,7 @@ from scipy.stats import pearsonr
 
 from biobft.perturb._synthetic import synthetic_perturbation_data
 from biobft.perturb.evaluate import evaluate_split
+from biobft.perturb.metrics import METRICS
 from biobft.perturb.predictors import get_predictor
 from biobft.perturb.pseudobulk import pseudobulk
 from biobft.perturb.splits import leave_one_out
@@ -25,6 +26,7 @@ def test_train_mean_rows_equal_a_manual_fold_loop(pb_split):
     pb, split, _ = pb_split
     df = evaluate_split(pb, split, ["train_mean"], metrics=["pearson_delta", "rmse"])
     assert len(df) == sum(len(f["test"]) for f in split.folds)
+    assert [c for c in df.columns if c in METRICS] == ["pearson_delta", "rmse"]  # only those
     for k, fold in enumerate(split.folds):
         mean_delta = pb.delta(list(fold["train"])).mean(axis=0)  # what train_mean predicts
         for t in fold["test"]:
@@ -53,7 +55,6 @@ def test_table_is_the_hand_built_fold_loop_column_by_column():
     """Two cell types, two test ids per fold, a fold without groups, a gene without a vector:
     every column (order, labels, values) and every returned prediction re-derived by hand."""
     from biobft.embed.table import make_table
-    from biobft.perturb.metrics import METRICS
     from biobft.perturb.splits import Split
 
     adata, table, _ = synthetic_perturbation_data(
@@ -102,6 +103,10 @@ def test_table_is_the_hand_built_fold_loop_column_by_column():
         assert tuple(row[["predictor", "condition", "cell_type", "id", "group", "fold"]]) == w[:6]
         assert (row["n_train"], row["n_missing_genes"], row["fallback"]) == w[6:9]
         assert row["pearson_delta"] == pytest.approx(w[9], rel=1e-6)
+        t = row["id"]
+        top = pb.de[t]  # the scanpy top DE genes of that condition
+        mse = np.mean((preds[(row["predictor"], t)][top] - pb.profiles([t])[0][top]) ** 2)
+        assert row["mse_de"] == pytest.approx(mse, rel=1e-6)
     assert set(preds) == {(lab, t) for lab in specs for f in folds for t in f["test"]}
     assert got["n_missing_genes"].max() >= 1  # the P1 case was exercised
 
@@ -123,3 +128,9 @@ def test_spec_defaults_label_as_name_own_embedding_and_var_names(pb_split):
     np.testing.assert_allclose(
         preds[("linear", t)], pb.controls([t])[0] + model.predict(pb.genes_of([t]))[0], rtol=1e-12
     )
+
+
+def test_no_predictor_gives_an_empty_table(pb_split):
+    pb, split, _ = pb_split
+    df, preds = evaluate_split(pb, split, [], return_predictions=True)
+    assert isinstance(df, pd.DataFrame) and df.empty and preds == {}
