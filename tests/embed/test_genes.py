@@ -98,8 +98,12 @@ def test_bad_inputs(tiny_lm, texts, cache_root):
 
 @pytest.mark.realdata
 def test_refseq_genes_with_minilm(data_mirror, cache_root):
-    table = embed_genes(["TP53", "p53", "KLF1", "NOTAGENE"], source="refseq", precision="fp32")
+    table = embed_genes(["TP53", "p53", "KLF1", "NOTAGENE"], precision="fp32")  # default source
     assert list(table.index) == ["TP53", "p53", "KLF1"]
+    assert table_metadata(table)["source"] == "refseq"
+    # sentence-transformers pooling ignores `layer`: the cache key says so
+    assert table_metadata(table)["pooling"] == "sentence-transformers"
+    assert _config(table)["layer"] is None
     np.testing.assert_array_equal(table.loc["TP53"], table.loc["p53"])
     meta = table_metadata(table)
     assert meta["via_alias"] == {"p53": "TP53"} and meta["missing"] == ["NOTAGENE"]
@@ -252,10 +256,79 @@ def test_shared_texts_are_encoded_once_and_named_by_their_first_gene(tiny_lm, ca
 def test_progress_bar_shown_for_several_chunks_or_on_request(tiny_lm, texts, capsys):
     kw = dict(source=texts, model=tiny_lm, precision="fp32", cache=False)
     embed_genes(**kw)  # one chunk: no bar
-    assert "embed genes" not in capsys.readouterr().err
-    embed_genes(**kw, chunk_size=3)  # three chunks: a bar
-    assert "embed genes" in capsys.readouterr().err
+    assert capsys.readouterr().err == ""
+    embed_genes(**kw, chunk_size=4)  # two chunks: one bar over the 7 texts
+    err = capsys.readouterr().err
+    assert "embed genes" in err and "7/7" in err and "text/s" in err
     embed_genes(**kw, chunk_size=3, show_progress_bar=False)
-    assert "embed genes" not in capsys.readouterr().err
+    assert capsys.readouterr().err == ""
     embed_genes(**kw, show_progress_bar=True)
     assert "embed genes" in capsys.readouterr().err
+    # encode's own per-batch bar stays off (it would show for > 50 batches)
+    many = pd.Series([f"gene {i} binds DNA" for i in range(60)], index=[f"M{i}" for i in range(60)])
+    embed_genes(source=many, model=tiny_lm, precision="fp32", cache=False, batch_size=1)
+    assert capsys.readouterr().err == ""
+
+
+def test_series_source_naming_and_exact_errors(tiny_lm, cache_root):
+    import re
+
+    unnamed = pd.Series(["alpha beta", "gamma"], index=["A", "B"])
+    assert table_metadata(embed_genes(source=unnamed, model=tiny_lm))["source"] == "series:custom"
+    dup = pd.Series(["t"] * 12, index=[f"D{i}" for i in range(6)] * 2)
+    msg = (
+        "source Series has duplicate gene symbols, e.g. ['D0', 'D1', 'D2', 'D3', 'D4']; "
+        "keep one text per gene"
+    )
+    with pytest.raises(ValueError, match="^" + re.escape(msg) + "$"):
+        embed_genes(source=dup, model=tiny_lm)
+    absent = [f"X{i}" for i in range(7)]
+    msg = (
+        f"none of the 7 requested genes has a text in the source Series (e.g. {absent[:5]}); "
+        "its index must hold gene symbols and its values strings"
+    )
+    with pytest.raises(ValueError, match="^" + re.escape(msg) + "$"):
+        embed_genes(absent, source=unnamed, model=tiny_lm)
+    with pytest.raises(ValueError, match=r"max_length must be a positive integer"):
+        embed_genes(source=unnamed, model=tiny_lm, model_id="tiny", max_length=-5)
+    assert not cache_root.exists() or not list(cache_root.iterdir())  # nothing written
+
+
+def test_device_precision_and_max_length_reach_the_encoder(tiny_lm, texts, cache_root, monkeypatch):
+    from biobft.embed.encoding import resolve_precision
+
+    seen = []
+    real = genes_mod.resolve_encoder
+
+    def spy(model, **kw):
+        seen.append(kw)
+        return real(model, **kw)
+
+    monkeypatch.setattr(genes_mod, "resolve_encoder", spy)
+    auto = embed_genes(["G0"], source=texts, model=tiny_lm, device="cpu", cache=False)
+    assert seen == [{"device": "cpu"}]
+    assert table_metadata(auto)["precision"] == resolve_precision("auto", "cpu")
+    short = embed_genes(source=texts, model=tiny_lm, precision="fp32", max_length=4, cache=False)
+    ref = encode(texts.tolist(), model=tiny_lm, precision="fp32", max_length=4)
+    np.testing.assert_allclose(short.to_numpy(), ref, atol=1e-6)
+    full = encode(texts.tolist(), model=tiny_lm, precision="fp32")
+    assert np.abs(ref - full).max() > 1e-3  # truncation changes the vectors of long texts
+
+
+def test_longest_texts_are_encoded_first_and_uncached_models_say_so(
+    tiny_lm, texts, cache_root, monkeypatch, caplog
+):
+    import logging
+
+    real = genes_mod._encode_chunk
+    chunks = []
+    monkeypatch.setattr(
+        genes_mod, "_encode_chunk", lambda c, h, **kw: chunks.append(list(c)) or real(c, h, **kw)
+    )
+    with caplog.at_level(logging.INFO, logger="biobft.embed.genes"):
+        embed_genes(source=texts, model=tiny_lm, precision="fp32", chunk_size=3)
+    lengths = [len(t) for c in chunks for t in c]
+    assert sorted(lengths, reverse=True) == lengths and len(lengths) == 7
+    assert "model given as an in-memory object without model_id: cache disabled" in [
+        r.getMessage() for r in caplog.records
+    ]
