@@ -157,3 +157,37 @@ def test_input_errors_say_what_and_how_to_fix():
     with pytest.raises(ValueError, match="^" + re.escape(msg) + "$"):
         target_log_probs(logits, wrong)
     target_log_probs(logits, torch.full((2, 3), 4))  # the largest token id is fine
+
+
+@pytest.mark.parametrize("n_ignored", [2, 20])  # the all-rows path, then the valid-rows path
+def test_float32_result_whatever_the_default_dtype(n_ignored):
+    logits, _ = _case(seed=6)
+    labels = torch.randint(0, 13, (3, 9), generator=torch.Generator().manual_seed(6))
+    labels.view(-1)[:n_ignored] = IGNORE_INDEX
+    ref, _ = _reference(logits, labels)
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        logp, _ = target_log_probs(logits, labels)
+    finally:
+        torch.set_default_dtype(old)
+    assert logp.dtype == torch.float32
+    torch.testing.assert_close(logp, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_a_one_token_vocabulary_has_log_probability_zero():
+    logits = torch.randn(2, 5, 1, requires_grad=True)
+    labels = torch.zeros(2, 5, dtype=torch.long)
+    labels[0, :3] = IGNORE_INDEX
+    logp, valid = target_log_probs(logits, labels)
+    assert torch.equal(logp, torch.zeros(2, 5)) and int(valid.sum()) == 6
+    logp.sum().backward()
+    assert torch.equal(logits.grad, torch.zeros_like(logits))
+
+
+def test_bad_labels_error_shows_the_first_five_positions():
+    labels = torch.full((1, 8), 9)
+    with pytest.raises(
+        ValueError, match=r"^8 label\(s\) .* \[\(0, 0\), \(0, 1\), \(0, 2\), \(0, 3\), \(0, 4\)\]\)"
+    ):
+        target_log_probs(torch.zeros(1, 8, 4), labels)
