@@ -94,7 +94,9 @@ def _pytest_args(module: str) -> list[str]:
     return [*PYTEST_ARGS, "-m", f"{MARKERS} and {extra}" if extra else MARKERS]
 
 
-def _config(module: str, tests: list[str], isolation: str | None = None) -> str:
+def _config(
+    module: str, tests: list[str], isolation: str | None = None, timeout_multiplier: float = 15.0
+) -> str:
     def toml_list(xs: list[str]) -> str:
         return "[" + ", ".join(f'"{x}"' for x in xs) + "]"
 
@@ -104,6 +106,7 @@ def _config(module: str, tests: list[str], isolation: str | None = None) -> str:
         f'only_mutate = ["biobft/{module}"]\n'
         f"pytest_add_cli_args = {toml_list(_pytest_args(module))}\n"
         f"pytest_add_cli_args_test_selection = {toml_list(tests)}\n"
+        f"timeout_multiplier = {float(timeout_multiplier)}\n"
     ) + f'process_isolation = "{isolation or _isolation(module)}"\n'
 
 
@@ -111,15 +114,22 @@ def _isolation(module: str) -> str:
     return "forkserver" if module in TORCH_MODULES else "fork"
 
 
-def _pyproject(module: str, tests: list[str], isolation: str | None = None) -> str:
+def _pyproject(
+    module: str, tests: list[str], isolation: str | None = None, timeout_multiplier: float = 15.0
+) -> str:
     text = (ROOT / "pyproject.toml").read_text()
     # mutmut must not collect the notebooks: tests only
     text = re.sub(r"testpaths = \[[^\]]*\]", 'testpaths = ["tests"]', text)
-    return text + _config(module, tests, isolation)
+    return text + _config(module, tests, isolation, timeout_multiplier)
 
 
 def run_module(
-    module: str, workdir: Path, *, max_children: int = 1, isolation: str | None = None
+    module: str,
+    workdir: Path,
+    *,
+    max_children: int = 1,
+    isolation: str | None = None,
+    timeout_multiplier: float = 15.0,
 ) -> dict[str, int]:
     """Mutate ``biobft/<module>`` in a scratch copy under ``workdir``; return status counts."""
     tests = MODULES[module]
@@ -129,7 +139,7 @@ def run_module(
     dest.mkdir(parents=True)
     shutil.copytree(ROOT / "biobft", dest / "biobft", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "tests", dest / "tests", ignore=shutil.ignore_patterns("__pycache__"))
-    (dest / "pyproject.toml").write_text(_pyproject(module, tests, isolation))
+    (dest / "pyproject.toml").write_text(_pyproject(module, tests, isolation, timeout_multiplier))
     mutmut = [sys.executable, "-m", "mutmut"]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # import the mutants
     env.update(THREAD_ENV)
@@ -159,6 +169,13 @@ def main(argv: list[str] | None = None) -> int:
         "one OpenMP thread (THREAD_ENV) plain fork is safe for torch too and much faster when "
         "the tests import transformers",
     )
+    parser.add_argument(
+        "--timeout-multiplier",
+        type=float,
+        default=15.0,
+        help="mutmut's wall-clock limit per mutant is (test time + 1 s) x this (default 15); "
+        "raise it on a loaded machine, where a slow surviving mutant otherwise reads as a timeout",
+    )
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args(argv)
     if args.list:
@@ -170,7 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown module(s) {unknown}; choose from {list(MODULES)}")
     for module in args.modules or list(MODULES):
         counts = run_module(
-            module, Path(args.workdir), max_children=args.max_children, isolation=args.isolation
+            module,
+            Path(args.workdir),
+            max_children=args.max_children,
+            isolation=args.isolation,
+            timeout_multiplier=args.timeout_multiplier,
         )
         killed = counts.get("killed", 0) + counts.get("timeout", 0)
         total = sum(counts.values())
