@@ -321,14 +321,21 @@ def test_longest_texts_are_encoded_first_and_uncached_models_say_so(
     import logging
 
     real = genes_mod._encode_chunk
-    chunks = []
-    monkeypatch.setattr(
-        genes_mod, "_encode_chunk", lambda c, h, **kw: chunks.append(list(c)) or real(c, h, **kw)
-    )
+    chunks, sizes = [], []
+
+    def spy(c, h, **kw):
+        chunks.append(list(c))
+        sizes.append(kw["batch_size"])
+        return real(c, h, **kw)
+
+    monkeypatch.setattr(genes_mod, "_encode_chunk", spy)
     with caplog.at_level(logging.INFO, logger="biobft.embed.genes"):
         embed_genes(source=texts, model=tiny_lm, precision="fp32", chunk_size=3)
     lengths = [len(t) for c in chunks for t in c]
     assert sorted(lengths, reverse=True) == lengths and len(lengths) == 7
+    assert sizes == [32, 32, 32]  # encode's batch size, as documented (the default)
+    embed_genes(source=texts, model=tiny_lm, precision="fp32", batch_size=2, cache=False)
+    assert sizes[-1] == 2
     assert "model given as an in-memory object without model_id: cache disabled" in [
         r.getMessage() for r in caplog.records
     ]
