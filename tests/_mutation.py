@@ -89,6 +89,21 @@ TORCH_MODULES = {
 }
 
 
+#: appended to the scratch copy's tests/conftest.py: tqdm's default write lock is a
+#: multiprocessing semaphore shared by every forked test process; one process killed while
+#: holding it (a timeout) leaves it taken, and every later mutant that draws a progress bar then
+#: hangs until its own timeout (seen in the embed/genes.py run: a cascade of "timeouts").
+#: A process-local lock makes each forked test process independent.
+TQDM_LOCK = """
+
+import threading as _threading
+
+import tqdm as _tqdm
+
+_tqdm.tqdm.set_lock(_threading.RLock())  # added by tests/_mutation.py: no lock shared across forks
+"""
+
+
 def _pytest_args(module: str) -> list[str]:
     extra = EXTRA_MARKERS.get(module)
     return [*PYTEST_ARGS, "-m", f"{MARKERS} and {extra}" if extra else MARKERS]
@@ -140,6 +155,8 @@ def run_module(
     shutil.copytree(ROOT / "biobft", dest / "biobft", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "tests", dest / "tests", ignore=shutil.ignore_patterns("__pycache__"))
     (dest / "pyproject.toml").write_text(_pyproject(module, tests, isolation, timeout_multiplier))
+    with open(dest / "tests" / "conftest.py", "a") as fh:  # the scratch copy only
+        fh.write(TQDM_LOCK)
     mutmut = [sys.executable, "-m", "mutmut"]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # import the mutants
     env.update(THREAD_ENV)
