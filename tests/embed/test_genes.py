@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import re
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -227,8 +230,10 @@ def test_gene_argument_forms_sources_and_metadata(tiny_lm, texts, cache_root, tm
         assert table_metadata(got)["source"] == "series:profile"
     odd = texts.copy().astype(object)
     odd["G1"], odd["G2"] = None, ""
+    t0 = time.perf_counter()
     with caplog.at_level(logging.WARNING, logger="biobft.embed.genes"):
         table = embed_genes(["G0", "G1", "G2", "G0"], source=odd, **kw)
+    wall = time.perf_counter() - t0
     assert list(table.index) == ["G0"]
     want = "2 of 3 genes have no text in series:toy and are left out of the table (e.g. G1, G2)"
     assert [r.getMessage() for r in caplog.records] == [want]
@@ -238,7 +243,17 @@ def test_gene_argument_forms_sources_and_metadata(tiny_lm, texts, cache_root, tm
     assert meta["coverage"] == round(1 / 3, 6) and meta["via_alias"] == {}
     assert (meta["precision"], meta["max_length"]) == ("fp32", 256)
     assert meta["cache"] == {"enabled": False, "dir": None, "hits": 0, "encoded": 1}
-    assert isinstance(meta["seconds"], float) and meta["seconds"] >= 0
+    assert isinstance(meta["seconds"], float) and 0 <= meta["seconds"] <= wall + 1e-3
+    assert meta["seconds"] == round(meta["seconds"], 3)  # milliseconds
+    caplog.clear()
+    many = [f"N{i:02d}" for i in range(11)]
+    with caplog.at_level(logging.WARNING, logger="biobft.embed.genes"):
+        embed_genes(["G0", *many], source=texts, **kw)
+    want = (
+        "11 of 12 genes have no text in series:toy and are left out of the table "
+        f"(e.g. {', '.join(many[:10])})"
+    )
+    assert [r.getMessage() for r in caplog.records] == [want]
 
 
 def test_shared_texts_are_encoded_once_and_named_by_their_first_gene(tiny_lm, cache_root):
@@ -259,7 +274,7 @@ def test_progress_bar_shown_for_several_chunks_or_on_request(tiny_lm, texts, cap
     assert capsys.readouterr().err == ""
     embed_genes(**kw, chunk_size=4)  # two chunks: one bar over the 7 texts
     err = capsys.readouterr().err
-    assert "embed genes" in err and "7/7" in err and "text/s" in err
+    assert re.search(r"(^|\r)embed genes: ", err) and "7/7" in err and "text/s" in err
     embed_genes(**kw, chunk_size=3, show_progress_bar=False)
     assert capsys.readouterr().err == ""
     embed_genes(**kw, show_progress_bar=True)
@@ -271,8 +286,6 @@ def test_progress_bar_shown_for_several_chunks_or_on_request(tiny_lm, texts, cap
 
 
 def test_series_source_naming_and_exact_errors(tiny_lm, cache_root):
-    import re
-
     unnamed = pd.Series(["alpha beta", "gamma"], index=["A", "B"])
     assert table_metadata(embed_genes(source=unnamed, model=tiny_lm))["source"] == "series:custom"
     dup = pd.Series(["t"] * 12, index=[f"D{i}" for i in range(6)] * 2)
