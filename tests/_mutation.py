@@ -50,6 +50,12 @@ MODULES: dict[str, list[str]] = {
     "ggi/leakage.py": ["tests/ggi/test_leakage.py"],
 }
 
+#: tests left out of every mutation run (``-m``): slow ones have a fast twin, gpu ones need CUDA
+MARKERS = "not slow and not gpu"
+#: modules whose real-data tests would be re-run for every surviving mutant at minutes each (the
+#: packaged MiniLM on the RefSeq corpus); their synthetic tests cover the same code paths
+EXTRA_MARKERS: dict[str, str] = {"embed/genes.py": "not realdata"}
+
 PYTEST_ARGS = [
     "-p",
     "no:nbmake",
@@ -58,11 +64,19 @@ PYTEST_ARGS = [
     # the project's addopts without --nbmake (the plugin is off) and without --durations
     "-o",
     "addopts=--strict-markers --import-mode=importlib",
-    "-m",
-    "not slow and not gpu",
     "-q",
     "-x",
 ]
+
+#: one BLAS / OpenMP thread in mutmut and every test process: the machine's cores are shared, and
+#: an OpenMP thread pool started before a fork makes the forked test process hang (the losses run
+#: of issue 15 timed out that way)
+THREAD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
 
 
 #: modules whose tests run torch: torch is not fork-safe once its thread pools have started, so
@@ -78,7 +92,29 @@ TORCH_MODULES = {
 }
 
 
-def _config(module: str, tests: list[str]) -> str:
+#: appended to the scratch copy's tests/conftest.py: tqdm's default write lock is a
+#: multiprocessing semaphore shared by every forked test process; one process killed while
+#: holding it (a timeout) leaves it taken, and every later mutant that draws a progress bar then
+#: hangs until its own timeout (seen in the embed/genes.py run: a cascade of "timeouts").
+#: A process-local lock makes each forked test process independent.
+TQDM_LOCK = """
+
+import threading as _threading
+
+import tqdm as _tqdm
+
+_tqdm.tqdm.set_lock(_threading.RLock())  # added by tests/_mutation.py: no lock shared across forks
+"""
+
+
+def _pytest_args(module: str) -> list[str]:
+    extra = EXTRA_MARKERS.get(module)
+    return [*PYTEST_ARGS, "-m", f"{MARKERS} and {extra}" if extra else MARKERS]
+
+
+def _config(
+    module: str, tests: list[str], isolation: str | None = None, timeout_multiplier: float = 15.0
+) -> str:
     def toml_list(xs: list[str]) -> str:
         return "[" + ", ".join(f'"{x}"' for x in xs) + "]"
 
@@ -86,19 +122,33 @@ def _config(module: str, tests: list[str]) -> str:
         "\n[tool.mutmut]\n"
         'source_paths = ["biobft"]\n'
         f'only_mutate = ["biobft/{module}"]\n'
-        f"pytest_add_cli_args = {toml_list(PYTEST_ARGS)}\n"
+        f"pytest_add_cli_args = {toml_list(_pytest_args(module))}\n"
         f"pytest_add_cli_args_test_selection = {toml_list(tests)}\n"
-    ) + ('process_isolation = "forkserver"\n' if module in TORCH_MODULES else "")
+        f"timeout_multiplier = {float(timeout_multiplier)}\n"
+    ) + f'process_isolation = "{isolation or _isolation(module)}"\n'
 
 
-def _pyproject(module: str, tests: list[str]) -> str:
+def _isolation(module: str) -> str:
+    return "forkserver" if module in TORCH_MODULES else "fork"
+
+
+def _pyproject(
+    module: str, tests: list[str], isolation: str | None = None, timeout_multiplier: float = 15.0
+) -> str:
     text = (ROOT / "pyproject.toml").read_text()
     # mutmut must not collect the notebooks: tests only
     text = re.sub(r"testpaths = \[[^\]]*\]", 'testpaths = ["tests"]', text)
-    return text + _config(module, tests)
+    return text + _config(module, tests, isolation, timeout_multiplier)
 
 
-def run_module(module: str, workdir: Path, *, max_children: int = 1) -> dict[str, int]:
+def run_module(
+    module: str,
+    workdir: Path,
+    *,
+    max_children: int = 1,
+    isolation: str | None = None,
+    timeout_multiplier: float = 15.0,
+) -> dict[str, int]:
     """Mutate ``biobft/<module>`` in a scratch copy under ``workdir``; return status counts."""
     tests = MODULES[module]
     dest = workdir / module.replace("/", "__").removesuffix(".py")
@@ -107,9 +157,12 @@ def run_module(module: str, workdir: Path, *, max_children: int = 1) -> dict[str
     dest.mkdir(parents=True)
     shutil.copytree(ROOT / "biobft", dest / "biobft", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "tests", dest / "tests", ignore=shutil.ignore_patterns("__pycache__"))
-    (dest / "pyproject.toml").write_text(_pyproject(module, tests))
+    (dest / "pyproject.toml").write_text(_pyproject(module, tests, isolation, timeout_multiplier))
+    with open(dest / "tests" / "conftest.py", "a") as fh:  # the scratch copy only
+        fh.write(TQDM_LOCK)
     mutmut = [sys.executable, "-m", "mutmut"]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # import the mutants
+    env.update(THREAD_ENV)
     run = [*mutmut, "run", "--max-children", str(max_children)]
     subprocess.run(run, cwd=dest, env=env, check=False)
     res = subprocess.run(
@@ -129,6 +182,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", help="paths under biobft/ (default: all)")
     parser.add_argument("--workdir", default=str(ROOT / "data" / "mutation"))
     parser.add_argument("--max-children", type=int, default=1)
+    parser.add_argument(
+        "--isolation",
+        choices=["fork", "forkserver"],
+        help="mutmut process isolation (default: forkserver for TORCH_MODULES, else fork); with "
+        "one OpenMP thread (THREAD_ENV) plain fork is safe for torch too and much faster when "
+        "the tests import transformers",
+    )
+    parser.add_argument(
+        "--timeout-multiplier",
+        type=float,
+        default=15.0,
+        help="mutmut's wall-clock limit per mutant is (test time + 1 s) x this (default 15); "
+        "raise it on a loaded machine, where a slow surviving mutant otherwise reads as a timeout",
+    )
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args(argv)
     if args.list:
@@ -139,7 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown module(s) {unknown}; choose from {list(MODULES)}")
     for module in args.modules or list(MODULES):
-        counts = run_module(module, Path(args.workdir), max_children=args.max_children)
+        counts = run_module(
+            module,
+            Path(args.workdir),
+            max_children=args.max_children,
+            isolation=args.isolation,
+            timeout_multiplier=args.timeout_multiplier,
+        )
         killed = counts.get("killed", 0) + counts.get("timeout", 0)
         total = sum(counts.values())
         print(f"biobft/{module}: {counts} -> killed {killed}/{total}", flush=True)

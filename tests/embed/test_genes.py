@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import re
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -98,8 +101,12 @@ def test_bad_inputs(tiny_lm, texts, cache_root):
 
 @pytest.mark.realdata
 def test_refseq_genes_with_minilm(data_mirror, cache_root):
-    table = embed_genes(["TP53", "p53", "KLF1", "NOTAGENE"], source="refseq", precision="fp32")
+    table = embed_genes(["TP53", "p53", "KLF1", "NOTAGENE"], precision="fp32")  # default source
     assert list(table.index) == ["TP53", "p53", "KLF1"]
+    assert table_metadata(table)["source"] == "refseq"
+    # sentence-transformers pooling ignores `layer`: the cache key says so
+    assert table_metadata(table)["pooling"] == "sentence-transformers"
+    assert _config(table)["layer"] is None
     np.testing.assert_array_equal(table.loc["TP53"], table.loc["p53"])
     meta = table_metadata(table)
     assert meta["via_alias"] == {"p53": "TP53"} and meta["missing"] == ["NOTAGENE"]
@@ -167,3 +174,181 @@ def test_options_reach_encode_and_the_metadata(tiny_lm, texts, cache_root, kwarg
     meta = table_metadata(table)
     assert meta["pooling"] == kwargs["pooling"]
     assert meta["layer"] == layer and meta["normalize"] == bool(kwargs.get("normalize"))
+
+
+# --- mutation-tested details (issue 15) -------------------------------------------------------
+
+
+def _config(table):
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(table_metadata(table)["cache"]["dir"]) / "config.json").read_text())
+
+
+def test_cache_key_holds_every_option_that_changes_the_vectors(tiny_lm, texts, cache_root):
+    """Each option that changes the vectors gets its own cache folder (never a stale hit)."""
+    base = dict(source=texts, model=tiny_lm, model_id="tiny", precision="fp32")
+    first = embed_genes(**base)
+    key = {"model": "tiny", "pooling": "mean", "precision": "fp32", "max_length": 256,
+           "layer": -1, "normalize": False}  # fmt: skip
+    assert _config(first) == key
+    changes = [
+        ({"pooling": "max"}, {"pooling": "max"}),
+        ({"layer": 1}, {"layer": 1}),
+        ({"normalize": True}, {"normalize": True}),
+        ({"max_length": 4}, {"max_length": 4}),
+        ({"model_id": "other"}, {"model": "other"}),
+    ]
+    for option, field in changes:
+        table = embed_genes(**{**base, **option})
+        assert _config(table) == {**key, **field}
+        assert table_metadata(table)["cache"] == {
+            "enabled": True, "dir": table_metadata(table)["cache"]["dir"], "hits": 0, "encoded": 7,
+        }  # fmt: skip
+    assert len(list(cache_root.iterdir())) == 1 + len(changes)
+    again = table_metadata(embed_genes(**base))["cache"]
+    assert (again["hits"], again["encoded"]) == (7, 0)
+
+
+def test_gene_argument_forms_sources_and_metadata(tiny_lm, texts, cache_root, tmp_path, caplog):
+    import logging
+
+    kw = dict(model=tiny_lm, precision="fp32")
+    one = embed_genes("G3", source=texts, **kw)
+    assert list(one.index) == ["G3"]
+    msg = r"^genes is empty; pass at least one gene symbol \(or genes=None\)$"
+    with pytest.raises(ValueError, match=msg):
+        embed_genes([], source=texts, **kw)
+    ref = embed_genes(["G1", "G2"], source=texts, **kw)
+    frame = pd.DataFrame({"gene": texts.index, "profile": texts.to_numpy()})
+    path = tmp_path / "profiles.csv"
+    frame.to_csv(path, index=False)
+    for src in (frame, str(path), path):
+        got = embed_genes(["G1", "G2"], source=src, **kw)
+        np.testing.assert_array_equal(got.to_numpy(), ref.to_numpy())
+        assert table_metadata(got)["source"] == "series:profile"
+    odd = texts.copy().astype(object)
+    odd["G1"], odd["G2"] = None, ""
+    t0 = time.perf_counter()
+    with caplog.at_level(logging.WARNING, logger="biobft.embed.genes"):
+        table = embed_genes(["G0", "G1", "G2", "G0"], source=odd, **kw)
+    wall = time.perf_counter() - t0
+    assert list(table.index) == ["G0"]
+    want = "2 of 3 genes have no text in series:toy and are left out of the table (e.g. G1, G2)"
+    assert [r.getMessage() for r in caplog.records] == [want]
+    meta = table_metadata(table)
+    assert meta["model"] == type(tiny_lm[0]).__name__  # in-memory model, no model_id
+    assert (meta["n_requested"], meta["n_genes"], meta["n_missing"]) == (3, 1, 2)
+    assert meta["coverage"] == round(1 / 3, 6) and meta["via_alias"] == {}
+    assert (meta["precision"], meta["max_length"]) == ("fp32", 256)
+    assert meta["cache"] == {"enabled": False, "dir": None, "hits": 0, "encoded": 1}
+    assert isinstance(meta["seconds"], float) and 0 <= meta["seconds"] <= wall + 1e-3
+    assert meta["seconds"] == round(meta["seconds"], 3)  # milliseconds
+    caplog.clear()
+    many = [f"N{i:02d}" for i in range(11)]
+    with caplog.at_level(logging.WARNING, logger="biobft.embed.genes"):
+        embed_genes(["G0", *many], source=texts, **kw)
+    want = (
+        "11 of 12 genes have no text in series:toy and are left out of the table "
+        f"(e.g. {', '.join(many[:10])})"
+    )
+    assert [r.getMessage() for r in caplog.records] == [want]
+
+
+def test_shared_texts_are_encoded_once_and_named_by_their_first_gene(tiny_lm, cache_root):
+    same = pd.Series(["alpha beta", "gamma", "alpha beta", "delta"], index=["A", "B", "C", "D"])
+    table = embed_genes(source=same, model=tiny_lm, model_id="tiny", precision="fp32")
+    assert table_metadata(table)["cache"]["encoded"] == 3
+    np.testing.assert_array_equal(table.loc["A"], table.loc["C"])
+    bad = pd.Series(["x\x07y", "ok", "x\x07y"], index=["P", "Q", "R"])
+    with pytest.raises(
+        ValueError, match=r"1 text\(s\) with control characters for gene\(s\) \['P'\]"
+    ):
+        embed_genes(source=bad, model=tiny_lm, model_id="tiny")
+
+
+def test_progress_bar_shown_for_several_chunks_or_on_request(tiny_lm, texts, capsys):
+    kw = dict(source=texts, model=tiny_lm, precision="fp32", cache=False)
+    embed_genes(**kw)  # one chunk: no bar
+    assert capsys.readouterr().err == ""
+    embed_genes(**kw, chunk_size=4)  # two chunks: one bar over the 7 texts
+    err = capsys.readouterr().err
+    assert re.search(r"(^|\r)embed genes: ", err) and "7/7" in err and "text/s" in err
+    embed_genes(**kw, chunk_size=3, show_progress_bar=False)
+    assert capsys.readouterr().err == ""
+    embed_genes(**kw, show_progress_bar=True)
+    assert "embed genes" in capsys.readouterr().err
+    # encode's own per-batch bar stays off (it would show for > 50 batches)
+    many = pd.Series([f"gene {i} binds DNA" for i in range(60)], index=[f"M{i}" for i in range(60)])
+    embed_genes(source=many, model=tiny_lm, precision="fp32", cache=False, batch_size=1)
+    assert capsys.readouterr().err == ""
+
+
+def test_series_source_naming_and_exact_errors(tiny_lm, cache_root):
+    unnamed = pd.Series(["alpha beta", "gamma"], index=["A", "B"])
+    assert table_metadata(embed_genes(source=unnamed, model=tiny_lm))["source"] == "series:custom"
+    dup = pd.Series(["t"] * 12, index=[f"D{i}" for i in range(6)] * 2)
+    msg = (
+        "source Series has duplicate gene symbols, e.g. ['D0', 'D1', 'D2', 'D3', 'D4']; "
+        "keep one text per gene"
+    )
+    with pytest.raises(ValueError, match="^" + re.escape(msg) + "$"):
+        embed_genes(source=dup, model=tiny_lm)
+    absent = [f"X{i}" for i in range(7)]
+    msg = (
+        f"none of the 7 requested genes has a text in the source Series (e.g. {absent[:5]}); "
+        "its index must hold gene symbols and its values strings"
+    )
+    with pytest.raises(ValueError, match="^" + re.escape(msg) + "$"):
+        embed_genes(absent, source=unnamed, model=tiny_lm)
+    with pytest.raises(ValueError, match=r"max_length must be a positive integer"):
+        embed_genes(source=unnamed, model=tiny_lm, model_id="tiny", max_length=-5)
+    assert not cache_root.exists() or not list(cache_root.iterdir())  # nothing written
+
+
+def test_device_precision_and_max_length_reach_the_encoder(tiny_lm, texts, cache_root, monkeypatch):
+    from biobft.embed.encoding import resolve_precision
+
+    seen = []
+    real = genes_mod.resolve_encoder
+
+    def spy(model, **kw):
+        seen.append(kw)
+        return real(model, **kw)
+
+    monkeypatch.setattr(genes_mod, "resolve_encoder", spy)
+    auto = embed_genes(["G0"], source=texts, model=tiny_lm, device="cpu", cache=False)
+    assert seen == [{"device": "cpu"}]
+    assert table_metadata(auto)["precision"] == resolve_precision("auto", "cpu")
+    short = embed_genes(source=texts, model=tiny_lm, precision="fp32", max_length=4, cache=False)
+    ref = encode(texts.tolist(), model=tiny_lm, precision="fp32", max_length=4)
+    np.testing.assert_allclose(short.to_numpy(), ref, atol=1e-6)
+    full = encode(texts.tolist(), model=tiny_lm, precision="fp32")
+    assert np.abs(ref - full).max() > 1e-3  # truncation changes the vectors of long texts
+
+
+def test_longest_texts_are_encoded_first_and_uncached_models_say_so(
+    tiny_lm, texts, cache_root, monkeypatch, caplog
+):
+    import logging
+
+    real = genes_mod._encode_chunk
+    chunks, sizes = [], []
+
+    def spy(c, h, **kw):
+        chunks.append(list(c))
+        sizes.append(kw["batch_size"])
+        return real(c, h, **kw)
+
+    monkeypatch.setattr(genes_mod, "_encode_chunk", spy)
+    with caplog.at_level(logging.INFO, logger="biobft.embed.genes"):
+        embed_genes(source=texts, model=tiny_lm, precision="fp32", chunk_size=3)
+    lengths = [len(t) for c in chunks for t in c]
+    assert sorted(lengths, reverse=True) == lengths and len(lengths) == 7
+    assert sizes == [32, 32, 32]  # encode's batch size, as documented (the default)
+    embed_genes(source=texts, model=tiny_lm, precision="fp32", batch_size=2, cache=False)
+    assert sizes[-1] == 2
+    assert "model given as an in-memory object without model_id: cache disabled" in [
+        r.getMessage() for r in caplog.records
+    ]

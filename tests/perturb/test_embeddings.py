@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -111,3 +113,174 @@ def test_shrink_keeps_signal_when_planted_and_bad_base():
     assert model.lambda_ >= 0.8
     with pytest.raises(ValueError, match="shrink base"):
         Shrink(embedding=table, base="nope")
+
+
+# --- mutation-tested details (issue 15) -------------------------------------------------------
+
+
+def test_emap_table_metadata_and_exact_errors():
+    from biobft.embed.table import table_metadata
+
+    e = _emap(np.random.default_rng(4), ["A", "B", "C"])
+    before = e.copy()
+    assert table_metadata(emap_table(e))["model"] == "emap"
+    assert table_metadata(emap_table(e))["source"] == "emap"
+    assert table_metadata(emap_table(e, source="norman2019"))["source"] == "norman2019"
+    with pytest.raises(TypeError, match=r"^emap must be a pandas DataFrame, got ndarray$"):
+        emap_table(e.to_numpy())
+    swapped = e.set_axis(["C", "B", "A"], axis=1)  # square, but columns != index
+    msg = "emap must be a square gene x gene matrix with equal index and columns; got shape (3, 3)"
+    with pytest.raises(ValueError, match="^" + re.escape(msg) + "$"):
+        emap_table(swapped)
+    with pytest.raises(ValueError, match=r"^diagonal must be 'zero' or 'keep', got 'drop'$"):
+        emap_table(e, diagonal="drop")
+    pd.testing.assert_frame_equal(e, before)  # the diagonal was zeroed on a copy, not in e
+    e.iloc[1, 2] = np.inf
+    nan = "emap has NaN/inf entries; fill them (e.g. emap.fillna(0)) first"
+    with pytest.raises(ValueError, match="^" + re.escape(nan) + "$"):
+        emap_table(e)
+
+
+def _dense_rwr(nodes, edges, seed, restart, n_iter=None, return_walk=False):
+    """RWR by hand: closed form, or ``n_iter`` plain power steps; seed entry zeroed."""
+    n = len(nodes)
+    A = np.zeros((n, n))
+    for a, b, s in edges:
+        i, j = nodes.index(a), nodes.index(b)
+        A[i, j] = A[j, i] = s
+    deg = A.sum(axis=0)
+    W = np.zeros_like(A)
+    W[:, deg > 0] = A[:, deg > 0] / deg[deg > 0]
+    if return_walk:
+        return W
+    e = np.zeros(n)
+    e[nodes.index(seed)] = 1.0
+    if n_iter is None:
+        p = np.linalg.solve(np.eye(n) - (1 - restart) * W, restart * e)
+    else:
+        p = e.copy()
+        for _ in range(n_iter):
+            p = (1 - restart) * W @ p + restart * e
+    p[nodes.index(seed)] = 0.0
+    return p
+
+
+def test_string_table_limits_weights_metadata_and_errors():
+    from biobft.embed.table import table_metadata
+
+    rows = [("A", "B", 900), ("A", "C", 300), ("B", "C", 600), ("C", "D", 800), ("D", "E", 0)]
+    edges = pd.DataFrame(rows, columns=["gene_a", "gene_b", "w"])
+    nodes = ["A", "B", "C", "D", "E"]
+    one = string_table(edges, ["A", "A", "E"], score="w", restart=0.4, n_iter=1)
+    assert list(one.index) == ["A", "E"]  # de-duplicated, in request order
+    for g in ("A", "E"):  # E's only edge has weight 0: no walk leaves it, no NaN
+        want = _dense_rwr(nodes, rows, g, 0.4, n_iter=1)
+        np.testing.assert_allclose(one.loc[g].to_numpy(), want, rtol=1e-6, atol=1e-7)
+    # a huge tol stops after the first step whatever n_iter is
+    early = string_table(edges, ["A"], score="w", restart=0.4, n_iter=50, tol=1e9)
+    np.testing.assert_allclose(early.to_numpy(), one.loc[["A"]].to_numpy())
+    # the stop rule: the first step whose largest change is below tol; else n_iter (default 50)
+    for restart, tol, kw in [(0.4, 1e-2, {"tol": 1e-2}), (0.05, 1e-8, {})]:
+        W = _dense_rwr(nodes, rows, "A", restart, n_iter=0, return_walk=True)
+        e = np.eye(5)[0]
+        p = e.copy()
+        for _ in range(50):
+            new = (1 - restart) * W @ p + restart * e
+            done = np.abs(new - p).max() < tol
+            p = new
+            if done:
+                break
+        p[0] = 0.0
+        got = string_table(edges, ["A"], score="w", restart=restart, **kw)
+        np.testing.assert_allclose(got.loc["A"].to_numpy(), p, rtol=1e-6, atol=1e-8)
+    full = string_table(edges, ["A"], score="w", restart=0.4, n_iter=2000, tol=1e-15)
+    want = _dense_rwr(nodes, rows, "A", 0.4)
+    np.testing.assert_allclose(full.loc["A"].to_numpy(), want, rtol=1e-5, atol=1e-7)
+    meta = table_metadata(string_table(edges, ["A"], score="w", restart=1.0, source="net"))
+    assert (meta["model"], meta["source"], meta["restart"]) == ("rwr", "net", 1.0)
+    assert table_metadata(full)["source"] == "string"
+    with pytest.raises(ValueError, match=r"^none of the requested genes is a node of the network$"):
+        string_table(edges, ["Z"], score="w")
+    msg = (
+        "edges lacks column(s) ['gene_b', 'w']; expected gene_a, gene_b, w "
+        "(biobft.datasets.string_edges())"
+    )
+    with pytest.raises(KeyError, match=re.escape(msg)):
+        string_table(edges.drop(columns=["gene_b", "w"]), ["A"], score="w")
+    for bad in (0.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match=rf"^restart must lie in \(0, 1\], got {bad}$"):
+            string_table(edges, ["A"], score="w", restart=bad)
+
+
+def test_perturbation_embedder_errors_missing_and_fill():
+    from biobft.embed.table import make_table
+    from biobft.perturb.embeddings import PerturbationEmbedder
+
+    vec = np.array([[3.0, 4.0], [0.0, 0.0], [1.0, 0.0]])
+    table = make_table(vec, ["A", "Z0", "B"], model="m", source="s")
+    emb = PerturbationEmbedder(table)
+    feats, ok = emb.transform([("A",), ("Z0",), ("A", "A"), ("A", "B")])
+    s = np.array([0.6, 0.8]) + np.array([1.0, 0.0])
+    np.testing.assert_allclose(feats, [[0.6, 0.8], [0, 0], [0.6, 0.8], s / np.linalg.norm(s)])
+    assert ok.tolist() == [True, True, True, True]  # a zero vector is still a vector
+    ghosts = [f"x{i:02d}" for i in range(12)]
+    msg = (
+        f"12 perturbed gene(s) absent from the embedding table: {ghosts[:10]}; "
+        "use a table that covers them or pass missing='skip' or 'mean'"
+    )
+    with pytest.raises(KeyError, match=re.escape(msg)):
+        emb.check([(g,) for g in ghosts])
+    both = PerturbationEmbedder(table, var_names=["A", "B"])
+    with pytest.raises(KeyError, match=r"absent from the embedding table and adata\.var_names: "):
+        both.check([("x",), ("y",)])
+    one_measured = PerturbationEmbedder(table, var_names=["A", "x"])
+    with pytest.raises(KeyError, match=r"absent from the embedding table: \['x', 'y'\]"):
+        one_measured.check([("x",), ("y",)])
+    with pytest.raises(
+        ValueError, match=r"^missing must be 'error', 'skip' or 'mean'; got 'drop'$"
+    ):
+        PerturbationEmbedder(table, missing="drop")
+    skip = PerturbationEmbedder(table, missing="skip")
+    assert skip.check([("y", "A"), ("x",)]) == ["x", "y"]
+    skip.check([("w",)])
+    assert skip.missing_ == ["w", "x", "y"]  # accumulated, sorted
+    mean = PerturbationEmbedder(table, missing="mean")
+    assert mean.fill_ is None
+    feats, ok = mean.transform([("q",), ("A",)])  # before any fit: no fill to use
+    assert ok.tolist() == [False, True] and not feats[0].any()
+    feats, ok = mean.fit_transform([("q",), ("r",)])  # nothing embedded: no fill
+    assert mean.fill_ is None and not ok.any() and not feats.any()
+    mean.fit_transform([("A",), ("q",)])
+    np.testing.assert_allclose(mean.fill_, [0.6, 0.8])
+    mean.fit_transform([("B",)])  # refitting replaces the fill
+    np.testing.assert_allclose(mean.fill_, [1.0, 0.0])
+
+
+def test_response_table_ids_source_and_empty():
+    from biobft.embed.table import table_metadata
+    from biobft.perturb._synthetic import synthetic_perturbation_data
+    from biobft.perturb.embeddings import response_table
+    from biobft.perturb.pseudobulk import pseudobulk
+
+    adata, _, _ = synthetic_perturbation_data(n_perturbed=5, n_doubles=1, seed=5)
+    pb = pseudobulk(adata, control="control", n_top_de=0)
+    singles = pb.perturbations(kind="single")
+    tab = response_table(pb, ids=singles[:2], source="norman")
+    assert list(tab.index) == sorted(g[0] for g in pb.genes_of(singles[:2]))
+    np.testing.assert_allclose(
+        tab.loc[pb.genes_of(singles[:1])[0][0]].to_numpy(), pb.delta(singles[:1])[0], rtol=1e-6
+    )
+    meta = table_metadata(tab)
+    assert (meta["model"], meta["source"]) == ("response", "norman")
+    full = response_table(pb)  # default: every single, never a double
+    assert table_metadata(full)["source"] == "pseudobulk"
+    assert list(full.index) == sorted(g[0] for g in pb.genes_of(singles))
+    assert pb.perturbations(kind="double")  # there is a double that must be left out
+    for t in singles:
+        np.testing.assert_allclose(
+            full.loc[pb.genes_of([t])[0][0]].to_numpy(), pb.delta([t])[0], rtol=1e-5, atol=1e-7
+        )
+    with pytest.raises(
+        ValueError, match=r"^response_table needs at least one single perturbation$"
+    ):
+        response_table(pb, ids=[])

@@ -218,3 +218,17 @@ def test_compute_metrics_errors_say_what_is_wrong(profiles):
     msg = r"^this metric needs the top DE gene indices \(de=\.\.\.\)$"
     with pytest.raises(ValueError, match=msg):
         pearson_delta_de(pred, obs, ctrl, None)
+
+
+def test_auroc_per_gene_series_labels_and_exact_errors():
+    """reduce=False: a Series named ``auroc`` indexed by ``gene``; errors say what and how many."""
+    per_gene = auroc_per_gene(
+        ["B", "A", "A", "B"], [1, 0, 1, 0], [0.9, 0.2, 0.1, 0.3], reduce=False
+    )
+    assert per_gene.name == "auroc" and per_gene.index.name == "gene"
+    assert per_gene.to_dict() == {"A": 0.0, "B": 1.0}
+    with pytest.raises(ValueError, match=r"^labels must be 0 or 1$"):
+        auroc_per_gene(["A", "A"], [0, 2], [0.1, 0.2])
+    msg = r"^2 score\(s\) are NaN or infinite; score every pair$"
+    with pytest.raises(ValueError, match=msg):
+        auroc_per_gene(["A"] * 5, [0, 1, 0, 1, 1], [0.1, np.inf, np.nan, 0.4, 0.5])

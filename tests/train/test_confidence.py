@@ -56,3 +56,33 @@ def test_group_size_is_checked():
     logits, labels = torch.zeros(1, 3, 4), torch.zeros(1, 3, dtype=torch.long)
     with pytest.raises(ValueError, match="group_size must be an integer >= 1"):
         lowest_group_confidence(logits, labels, group_size=0)
+
+
+def test_default_group_size_is_256_and_chunking_does_not_change_it():
+    g = torch.Generator().manual_seed(11)
+    logits = 0.5 * torch.randn(2, 300, 5, generator=g)
+    labels = torch.randint(0, 5, (2, 300), generator=g)
+    labels[1, 200:] = IGNORE_INDEX  # fewer valid tokens than one group: the mean of all
+    got = lowest_group_confidence(logits, labels)
+    assert got.dtype == torch.float32
+    logp, valid = target_log_probs(logits, labels)
+    for b in range(2):
+        want = _naive_lowest(logp[b][valid[b]].double().tolist(), 256)
+        assert got[b].item() == pytest.approx(want, rel=1e-5)
+    torch.testing.assert_close(lowest_group_confidence(logits, labels, chunk_size=7), got)
+
+
+def test_group_size_and_gamma_errors_are_exact():
+    from biobft.train.confidence import _check_gamma, _check_group_size
+
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match=rf"^group_size must be an integer >= 1, got {bad!r}$"):
+            _check_group_size(bad)
+    assert _check_group_size(3.0) == 3 and isinstance(_check_group_size(3.0), int)
+    assert _check_group_size(1) == 1
+    for bad in (-0.5, float("nan"), float("inf")):
+        with pytest.raises(
+            ValueError, match=rf"^gamma \(conf_gamma\) must be a finite number >= 0, got {bad!r}$"
+        ):
+            _check_gamma(bad)
+    assert _check_gamma(0) == 0.0 and isinstance(_check_gamma(2), float)
