@@ -45,7 +45,11 @@ MODULES: dict[str, list[str]] = {
     ],
     "perturb/evaluate.py": ["tests/perturb/test_evaluate.py", "tests/perturb/test_predictors.py"],
     "embed/genes.py": ["tests/embed/test_genes.py"],
-    "embed/encoding.py": ["tests/embed/test_encoding.py"],
+    "embed/encoding.py": [
+        "tests/embed/test_encoding.py",
+        "tests/embed/test_encoders.py",
+        "tests/embed/test_runtime.py",
+    ],
     "ggi/evaluate.py": ["tests/ggi/test_evaluate.py"],
     "ggi/leakage.py": ["tests/ggi/test_leakage.py"],
 }
