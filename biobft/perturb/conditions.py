@@ -279,7 +279,13 @@ def perturbation_input(
             "(adata[~adata.obs[cell_type_key].isin([...])].copy()) or pass control=..."
         )
     explicit = min_cells is not None
-    threshold = MIN_CELLS if min_cells is None else max(int(min_cells), 1)
+    if explicit and (
+        isinstance(min_cells, bool) or not isinstance(min_cells, (int, np.integer)) or min_cells < 1
+    ):
+        raise ValueError(
+            f"min_cells must be a whole number >= 1 (1 keeps one-cell groups); got {min_cells!r}"
+        )
+    threshold = MIN_CELLS if min_cells is None else int(min_cells)
     small = groups[groups["n_cells"] < threshold]
     ids = [
         c if cell_type_key is None else f"{t}::{c}"
@@ -288,9 +294,10 @@ def perturbation_input(
     sizes = dict(zip(ids, map(int, small["n_cells"])))
     small_ctl = small[small["condition"] == control]
     if len(small_ctl):
+        per_type = dict(zip(map(str, small_ctl["cell_type"]), map(int, small_ctl["n_cells"])))
         raise ValueError(
             f"no control group ({control!r}) with at least min_cells={threshold} cells "
-            f"(cells per cell type: {dict(zip(small_ctl['cell_type'], small_ctl['n_cells']))}); "
+            f"(cells per cell type: {per_type}); "
             "a control mean of so few cells inflates every delta metric: add control cells or "
             "lower min_cells"
         )

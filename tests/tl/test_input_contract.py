@@ -150,6 +150,22 @@ def test_case9_one_cell_groups():
             evaluate_perturbation(one_ctl, control="control", min_cells=min_cells)
 
 
+@pytest.mark.parametrize("min_cells", [0, -3, 1.5, True, "2"])
+def test_min_cells_must_be_a_whole_number_at_least_one(min_cells):
+    adata = _data(_labels({"control": 10, "G1": 10, "G2": 1}))
+    with pytest.raises(ValueError, match=r"min_cells must be a whole number >= 1"):
+        evaluate_perturbation(
+            adata, control="control", predictors=["no_change"], min_cells=min_cells
+        )
+
+
+def test_messages_show_plain_counts_not_numpy_reprs():
+    one_ctl = _data(_labels({"control": 1, "G1": 10, "G2": 10}))
+    with pytest.raises(ValueError) as err:
+        evaluate_perturbation(one_ctl, control="control", predictors=["no_change"])
+    assert "np." not in str(err.value) and "1" in str(err.value)
+
+
 def test_case10_linear_without_table_under_skip_is_marked():
     adata = _data(_labels({"control": 10, "G1": 10, "G2": 10, "G3": 10}), genes=GENES[:5])
     out = predict_perturbation(
