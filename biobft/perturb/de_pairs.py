@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..embed.table import validate_table
+from ._options import check_options
 from .de_base import _MISSING
 from .de_input import DE_PAIR_COLUMNS, DEPairs, check_de_pairs
 from .de_predictors import DE_PREDICTORS, Ensemble
@@ -195,6 +196,7 @@ def evaluate_de_pairs(
             raise ValueError(
                 f"unknown DE-pair predictor {name!r}; choose from {list(DE_PREDICTORS)}"
             )
+        check_options(DE_PREDICTORS[name], spec, what=f"DE-pair predictor {label!r} ({name})")
         specs[str(label)] = (name, spec)
     all_perts = pd.Index(pd.unique(pd.concat([data.train["pert"], data.test["pert"]])))
     covered = table.index.intersection(all_perts)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._options import check_options
 from .de_base import BaseRate, DEPredictor, _fold_score
 from .de_classifier import PairClassifier
 from .de_neighbours import GraphPairs, KNNPairs, neighbour_scores
@@ -140,4 +141,5 @@ def get_de_predictor(name: str, **params: Any) -> DEPredictor:
     """Instantiate a DE-pair predictor by name (see :data:`DE_PREDICTORS`)."""
     if name not in DE_PREDICTORS:
         raise ValueError(f"unknown DE-pair predictor {name!r}; choose from {list(DE_PREDICTORS)}")
+    check_options(DE_PREDICTORS[name], params, what=f"DE-pair predictor {name!r}")
     return DE_PREDICTORS[name](**params)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._options import check_options
 from .embeddings import Missing
 from .metrics import compute_metrics
 from .predictors import PREDICTORS
@@ -62,6 +63,7 @@ def evaluate_split(
             raise ValueError(f"unknown predictor {name!r}; choose from {list(PREDICTORS)}")
         if PREDICTORS[name].needs_embedding and spec.get("embedding", embedding) is None:
             raise ValueError(f"predictor {label!r} needs embedding=TABLE; pass one or drop it")
+        check_options(PREDICTORS[name], spec, what=f"predictor {label!r} ({name})")
         spec.setdefault("embedding", embedding)
         spec.setdefault("missing", missing)
         spec.setdefault("var_names", pb.var_names)

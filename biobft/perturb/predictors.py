@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..embed.table import validate_table
+from ._options import check_options
 from .embeddings import Missing, Perts, PerturbationEmbedder
 
 
@@ -414,4 +415,5 @@ def get_predictor(name: str, **params: Any) -> Predictor:
     """Instantiate a predictor by name (see :data:`PREDICTORS`)."""
     if name not in PREDICTORS:
         raise ValueError(f"unknown predictor {name!r}; choose from {list(PREDICTORS)}")
+    check_options(PREDICTORS[name], params, what=f"predictor {name!r}")
     return PREDICTORS[name](**params)

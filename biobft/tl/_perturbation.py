@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from ..perturb._options import check_options
 from ..perturb.conditions import (
     joined_labels,
     parse_condition,
@@ -154,6 +155,7 @@ def predict_perturbation(
         raise ValueError("perturbations is empty; pass the condition labels to predict")
     if predictor not in PREDICTORS:
         raise ValueError(f"unknown predictor {predictor!r}; choose from {list(PREDICTORS)}")
+    check_options(PREDICTORS[predictor], predictor_params or {}, what=f"predictor {predictor!r}")
     _check_table_type(embedding)
     inp = perturbation_input(
         adata,
@@ -167,6 +169,12 @@ def predict_perturbation(
     )
     pb = pseudobulk_from_input(inp, n_top_de=0)
     req = {p: parse_condition(p, control=pb.control, sep=sep) for p in perturbations}
+    repeated = [p for p, g in req.items() if len(set(g)) < len(g)]
+    if repeated:
+        raise ValueError(
+            f"perturbation(s) {repeated[:10]} repeat a gene (sep={sep!r}); name each gene once, "
+            "e.g. 'A' for a single or 'A+B' for a double"
+        )
     empty = [p for p, g in req.items() if not g]
     if empty:
         raise ValueError(

@@ -166,6 +166,23 @@ def test_messages_show_plain_counts_not_numpy_reprs():
     assert "np." not in str(err.value) and "1" in str(err.value)
 
 
+def test_predict_refuses_a_repeated_gene_and_unknown_options_before_any_work(monkeypatch):
+    import biobft.tl._perturbation as tlp
+
+    def boom(*a, **k):
+        raise AssertionError("pseudobulk computed before the request was checked")
+
+    adata = _data(_labels({"control": 10, "G1": 10, "G2": 10}))
+    with pytest.raises(ValueError, match=r"\['G1\+G1'\] repeat a gene"):
+        predict_perturbation(adata, control="control", perturbations=["G1+G1"])
+    monkeypatch.setattr(tlp, "perturbation_input", boom)
+    with pytest.raises(ValueError, match=r"predictor 'knn' takes no option\(s\) \['kk'\]"):
+        predict_perturbation(
+            adata, control="control", perturbations=["G1"], predictor="knn",
+            predictor_params={"kk": 1},
+        )  # fmt: skip
+
+
 def test_case10_linear_without_table_under_skip_is_marked():
     adata = _data(_labels({"control": 10, "G1": 10, "G2": 10, "G3": 10}), genes=GENES[:5])
     out = predict_perturbation(

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from biobft.perturb import DE_PREDICTORS
+from biobft.perturb._options import check_options, options_of
+from biobft.perturb.de_predictors import get_de_predictor
+from biobft.perturb.predictors import PREDICTORS, get_predictor
+
+
+def test_options_are_collected_over_the_mro():
+    # KNN(k, temperature, **kw) -> Predictor(embedding, missing, var_names)
+    assert options_of(PREDICTORS["knn"]) == sorted(
+        ["k", "temperature", "embedding", "missing", "var_names"]
+    )
+
+
+@pytest.mark.parametrize("name", sorted(PREDICTORS))
+def test_every_expression_predictor_accepts_its_listed_options(name):
+    cls = PREDICTORS[name]
+    check_options(cls, {o: None for o in options_of(cls)}, what=name)  # no error
+
+
+@pytest.mark.parametrize("name", sorted(DE_PREDICTORS))
+def test_every_de_predictor_accepts_its_listed_options(name):
+    cls = DE_PREDICTORS[name]
+    check_options(cls, {o: None for o in options_of(cls)}, what=name)
+
+
+def test_unknown_option_is_one_clear_error_with_the_close_match():
+    with pytest.raises(ValueError, match=r"predictor 'knn' takes no option\(s\) \['kk'\] "
+                       r"\(did you mean 'k' for 'kk'\?\); its options are \["):  # fmt: skip
+        get_predictor("knn", kk=3)
+    with pytest.raises(ValueError, match=r"DE-pair predictor 'knn' takes no option\(s\) \['zz'\]"):
+        get_de_predictor("knn", zz=1)
+
+
+def test_evaluate_refuses_an_unknown_option_before_any_fit(monkeypatch):
+    from biobft.perturb.evaluate import evaluate_split
+    from biobft.perturb.pseudobulk import Pseudobulk
+
+    def boom(*a, **k):
+        raise AssertionError("fitted before the options were checked")
+
+    monkeypatch.setattr(PREDICTORS["ridge"], "fit", boom)
+    monkeypatch.setattr(Pseudobulk, "delta", boom)
+    table = pd.DataFrame(np.eye(3), index=["A", "B", "C"])
+
+    class _Split:
+        folds = ()
+
+        def validate(self, pb):
+            return None
+
+    with pytest.raises(ValueError, match=r"takes no option\(s\) \['alpha'\].*'alphas'"):
+        evaluate_split(
+            object(), _Split(), predictors={"r": {"predictor": "ridge", "alpha": 1.0}},
+            embedding=table,
+        )  # fmt: skip
