@@ -56,7 +56,7 @@ def _cmd_perturbqa(args: argparse.Namespace) -> int:
         allow_shared_perturbations=args.allow_shared_perturbations,
     )
     cols = ["predictor", "kind", "auroc_per_gene", "n_genes_scored", "n_test_perturbations",
-            "coverage", "auroc", "average_precision"]  # fmt: skip
+            "coverage", "n_fallback_pairs", "auroc", "average_precision"]  # fmt: skip
     print(f"{what}: AUROC per readout gene over test perturbations")
     print(res[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.json is not None:

@@ -62,6 +62,7 @@ class PairClassifier(DEPredictor):
         if not gok.all():
             fill = self._gene_fill
             gv[~gok] = fill
+        self.n_fallback_ = int((~gok).sum())  # readout genes scored with the mean gene vector
         X = pair_features(pv.astype(np.float32), gv.astype(np.float32), self.features)
         base = _gene_base_rate(train, pairs["gene"])[:, None].astype(np.float32)
         return np.hstack([X, base]), pok

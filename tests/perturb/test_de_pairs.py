@@ -135,6 +135,35 @@ def test_low_coverage_warns_with_the_counts(toy, missing):
     evaluate_de_pairs(pairs, **{**kw, "embedding": table.drop(index=test_perts[: n_drop - 2])})
 
 
+def test_fallback_pairs_are_reported_per_predictor(toy):
+    """Test pairs scored by a fallback are counted in the row, by an independent count."""
+    pairs, table, network = toy
+    test = pairs[pairs.split == "test"]
+    train_perts = set(pairs.loc[pairs.split == "train", "pert"])
+    lonely = sorted(test["pert"].unique())[:4]  # no edge at all: the graph falls back for them
+    net = network[~network["gene_a"].isin(lonely) & ~network["gene_b"].isin(lonely)]
+    linked = set(net["gene_a"]) | set(net["gene_b"])
+    has_nb = {
+        p
+        for p in test["pert"].unique()
+        if (set(net.loc[net.gene_a == p, "gene_b"]) | set(net.loc[net.gene_b == p, "gene_a"]))
+        & train_perts
+    }
+    want_graph = int((~test["pert"].isin(has_nb)).sum())
+    assert want_graph >= int(test["pert"].isin(lonely).sum()) > 0 and linked
+    readout = sorted(test["gene"].unique())[:3]  # readout genes without a vector
+    res = evaluate_de_pairs(
+        pairs,
+        embedding=table.drop(index=readout),
+        predictors=["graph", "pair", "knn"],
+        network=net,
+        baselines=False,
+    ).set_index("predictor")
+    assert res.loc["graph", "n_fallback_pairs"] == want_graph
+    assert res.loc["pair", "n_fallback_pairs"] == int(test["gene"].isin(readout).sum())
+    assert res.loc["knn", "n_fallback_pairs"] == 0  # every test knockdown has a vector
+
+
 @pytest.mark.realdata
 def test_perturbqa_k562_direction_name_table(data_mirror):
     """Real PerturbQA K562 direction pairs, name-only MiniLM table: above random and base rate."""
