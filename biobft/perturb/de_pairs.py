@@ -67,9 +67,7 @@ def _row(label, kind, test, scored, scores, n_test_perts, model, seconds) -> dic
         "perturbation_coverage": float(t["pert"].nunique() / n_test_perts),
         "auroc": float(roc_auc_score(y, scores)) if both else float("nan"),
         "average_precision": float(average_precision_score(y, scores)) if both else float("nan"),
-        "n_fallback_pairs": (
-            float(model.n_fallback_) if hasattr(model, "n_fallback_") else float("nan")
-        ),
+        "n_fallback_pairs": int(getattr(model, "n_fallback_", 0)),
         "inner_cv_auroc_per_gene": float(getattr(model, "cv_score_", float("nan"))),
         "params": repr(getattr(model, "params_", {})),
         "seconds": round(seconds, 2),
@@ -164,7 +162,8 @@ def evaluate_de_pairs(
         task's metric), ``average_precision`` (pooled), ``n_fallback_pairs`` (scored test
         pairs that got a fallback: ``knn``/``graph`` the readout gene's training base rate for a
         knockdown without an embedding or network neighbour, ``pair`` the mean gene vector for a
-        readout gene without one; NaN where the predictor has none), ``inner_cv_auroc_per_gene``,
+        readout gene without one; 0 for ``base_rate``; the ``ensemble``'s are in its members'
+        rows), ``inner_cv_auroc_per_gene``,
         ``params``, ``seconds``. ``attrs["per_gene"]``: ``{predictor: {gene: AUROC}}``
         (``pd.DataFrame(...)`` gives the
         gene x predictor frame);
