@@ -73,6 +73,7 @@ class BenchmarkResult:
     ggi_best: Any = None
     perturbation: pd.DataFrame | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    cached: list[str] = field(default_factory=list)  # steps whose fitted results were reused
     perturbqa: Any = None  # PerturbQA section (biobft.report.perturbqa), issue 11
 
     def perturbation_summary(self) -> pd.DataFrame:
@@ -95,15 +96,42 @@ class BenchmarkResult:
             "ggi_best": None if self.ggi_best is None else self.ggi_best.to_dict(),
             "perturbation_summary": json.loads(summary.to_json(orient="records")),
             "timings_s": self.timings,
+            "cached_steps": self.cached,
             "perturbqa": None if self.perturbqa is None else self.perturbqa.to_dict(),
         }
 
 
-def _step(timings: dict[str, float], name: str, t0: float, bar) -> None:
+def _step(timings: dict[str, float], name: str, t0: float, bar, *, cached: bool = False) -> None:
     timings[name] = round(time.perf_counter() - t0, 2)
-    logger.info("%s done in %.1f s", name, timings[name])
-    bar.set_postfix_str(f"{name} done ({timings[name]:.0f} s)")
+    logger.info("%s done in %.1f s%s", name, timings[name], " (cached)" if cached else "")
+    bar.set_postfix_str(f"{name} done ({timings[name]:.0f} s{', cached' if cached else ''})")
     bar.update(1)
+
+
+def _gene2vec(
+    table: pd.DataFrame, *, cache: bool, name_table=None, texts=None, **kwargs: Any
+) -> tuple[Any, bool]:
+    """:func:`biobft.ggi.evaluate_gene2vec`, its result cached by the content of every input.
+
+    Returns the result and whether it came from the cache (``cache=False``: never).
+    """
+    from .. import datasets
+    from ..embed import table_metadata
+    from ..ggi import evaluate_gene2vec
+    from .fitcache import cached_result, content_key, ggi_from_record, ggi_record
+
+    pairs = [datasets.gene2vec_pairs(s) for s in ("train", "valid", "test")]
+    key = content_key("gene2vec", table, name_table, dict(texts or {}), kwargs, pairs)
+    res, hit = cached_result(
+        "ggi",
+        key,
+        lambda: evaluate_gene2vec(table, name_table=name_table, texts=texts, **kwargs),
+        dump=ggi_record,
+        load=ggi_from_record,
+        enabled=cache,
+    )
+    res.table_meta = table_metadata(table)  # same content; this run's provenance record
+    return res, hit
 
 
 def run_benchmark(
@@ -124,6 +152,7 @@ def run_benchmark(
     seed: int = 0,
     show_progress_bar: bool | None = None,
     perturbqa: bool = True,
+    cache: bool = True,
 ) -> BenchmarkResult:
     """Embed genes and run the GGI and perturbation benchmarks.
 
@@ -152,6 +181,11 @@ def run_benchmark(
         non-commercial data).
     show_progress_bar
         Progress bars of the long steps (``None``: automatic).
+    cache
+        Reuse fitted results stored by an earlier run on the same inputs
+        (:mod:`biobft.report.fitcache`: keyed by the content of the tables, pairs and texts,
+        the configuration and biobft's source code); ``False`` refits everything. Embeddings
+        are cached by :func:`biobft.embed.embed_genes` either way.
 
     Returns
     -------
@@ -161,7 +195,6 @@ def run_benchmark(
 
     from .. import datasets, tl
     from ..embed import concat_tables, embed_genes, table_metadata
-    from ..ggi import evaluate_gene2vec
     from ..text import gene_texts
 
     genes = None if genes is None else list(genes)
@@ -220,8 +253,9 @@ def run_benchmark(
         best = BEST_GGI
         g2v_text = embed(g2v, best["source"])
         combined = concat_tables([g2v_text, name_all], source=f"{best['source']},{best['concat']}")
-        result.ggi_best = evaluate_gene2vec(
+        result.ggi_best, hit = _gene2vec(
             combined,
+            cache=cache,
             features=best["features"],
             classifier=best["classifier"],
             params=best["params"],
@@ -230,7 +264,8 @@ def run_benchmark(
             texts=gene_texts(list(combined.index), source=best["source"]),
             seed=seed,
         )
-        _step(timings, "ggi_best", t0, bar)
+        _step(timings, "ggi_best", t0, bar, cached=hit)
+        result.cached += ["ggi_best"] if hit else []
 
     if ggi:
         t0 = time.perf_counter()
@@ -238,15 +273,17 @@ def run_benchmark(
         if name_baseline and source != "name":
             name_table = name_all
         texts = gene_texts(list(table.index), source=source) if isinstance(source, str) else None
-        result.ggi = evaluate_gene2vec(
+        result.ggi, hit = _gene2vec(
             table,
+            cache=cache,
             features=features,
             classifier=classifier,
             name_table=name_table,
             texts=texts,
             seed=seed,
         )
-        _step(timings, "ggi", t0, bar)
+        _step(timings, "ggi", t0, bar, cached=hit)
+        result.cached += ["ggi"] if hit else []
 
     if perturbation:
         t0 = time.perf_counter()
@@ -270,9 +307,10 @@ def run_benchmark(
         t0 = time.perf_counter()
         result.perturbqa = benchmark_section(
             table, model=model, pooling=pooling, precision=precision, seed=seed,
-            show_progress_bar=show_progress_bar,
+            show_progress_bar=show_progress_bar, cache=cache,
         )  # fmt: skip
-        _step(timings, "perturbqa", t0, bar)
+        _step(timings, "perturbqa", t0, bar, cached=result.perturbqa.cached)
+        result.cached += ["perturbqa"] if result.perturbqa.cached else []
     bar.close()
     return result
 
@@ -444,6 +482,13 @@ def write_report(result: BenchmarkResult, out_dir: str | os.PathLike) -> Path:
         + ".",
         "",
     ]
+    if result.cached:
+        lines += [
+            f"Fitted results reused from an earlier run on identical inputs (same tables, pairs, "
+            f"configuration and biobft code): {', '.join(result.cached)}. Pass `--refit` to fit "
+            "them again.",
+            "",
+        ]
     with atomic_path(out / "results.json") as tmp:
         tmp.write_text(json.dumps(result.to_dict(), indent=2, default=str))
     if result.perturbation is not None:
