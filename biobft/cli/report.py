@@ -57,7 +57,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..report.benchmark import run_benchmark, write_report
+    from ..report.benchmark import run_benchmark
+    from ..report.write import write_report
 
     t0 = time.perf_counter()
     if args.out.exists() and not args.out.is_dir():
