@@ -209,6 +209,7 @@ def run_benchmark(
     from .. import datasets, tl
     from ..embed import concat_tables, embed_genes, table_metadata
     from ..text import gene_texts
+    from .fitcache import cached_result, content_key, frame_from_record, frame_record
 
     genes = None if genes is None else list(genes)
     timings: dict[str, float] = {}
@@ -301,17 +302,24 @@ def run_benchmark(
     if perturbation:
         t0 = time.perf_counter()
         adata = datasets.perturbench_devel(dataset=perturb_dataset)
-        cell_type_key = "cell_type" if adata.obs["cell_type"].nunique() > 1 else None
-        result.perturbation = tl.evaluate_perturbation(
-            adata,
-            embedding=table,
+        kw = dict(
             condition_key="condition",
             control="control",
-            cell_type_key=cell_type_key,
+            cell_type_key="cell_type" if adata.obs["cell_type"].nunique() > 1 else None,
             predictors=predictors,
             missing="skip",
         )
-        _step(timings, "perturbation", t0, bar)
+        result.perturbation, hit = cached_result(
+            "perturbation",
+            content_key("perturbation", adata.X, adata.obs, adata.var_names, table, kw),
+            lambda: tl.evaluate_perturbation(adata, embedding=table, **kw),
+            dump=frame_record,
+            load=frame_from_record,
+            enabled=cache,
+        )
+        result.perturbation.attrs.setdefault("biobft", {})["embedding"] = table_metadata(table)
+        _step(timings, "perturbation", t0, bar, cached=hit)
+        result.cached += ["perturbation"] if hit else []
 
     # --- PerturbQA section (issue 11): all logic in biobft/report/perturbqa.py ---------------
     if perturbqa:

@@ -71,6 +71,11 @@ def _update(h: Any, obj: Any) -> None:
         _update(h, obj.to_frame(name=str(obj.name)))
     elif isinstance(obj, pd.Index):
         _strings(h, obj)
+    elif hasattr(obj, "tocsr") and hasattr(obj, "nnz"):  # a scipy.sparse matrix or array
+        csr = obj.tocsr()
+        h.update(f"C{csr.shape};".encode())
+        for arr in (csr.data, csr.indices, csr.indptr):
+            _update(h, np.asarray(arr))
     elif isinstance(obj, np.ndarray):
         if obj.dtype == object or obj.dtype.kind in "US":
             h.update(f"O{obj.shape};".encode())
@@ -147,24 +152,39 @@ def cached_result(
         except Exception as err:  # a broken entry is recomputed, never trusted
             logger.warning("ignoring unreadable result cache entry %s (%s)", path, err)
     value = compute()
+    try:
+        text = json.dumps(dump(value))
+    except (TypeError, ValueError) as err:  # not storable: the run goes on, uncached
+        logger.warning("not caching this %s result (%s)", kind, err)
+        return value, False
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(dump(value)))
+        tmp.write_text(text)
     return value, False
 
 
 # ----------------------------------------------------------------------------- records
 def frame_record(df: pd.DataFrame) -> dict[str, Any]:
-    """A DataFrame of plain columns (str, int, float, bool) and JSON-ready ``attrs`` as JSON."""
+    """A DataFrame as JSON: plain columns (str, int, float, bool, None), categoricals (their
+    categories and order kept) and JSON-ready ``attrs``; the index is not kept."""
+    cats = {
+        str(c): [df[c].cat.categories.tolist(), bool(df[c].cat.ordered)]
+        for c in df.columns
+        if isinstance(df[c].dtype, pd.CategoricalDtype)
+    }
+    plain = df.astype({c: object for c in cats})
     return {
         "columns": [str(c) for c in df.columns],
-        "data": [[v.item() if isinstance(v, np.generic) else v for v in r] for r in df.values],
+        "data": [[v.item() if isinstance(v, np.generic) else v for v in r] for r in plain.values],
+        "categoricals": cats,
         "attrs": df.attrs,
     }
 
 
 def frame_from_record(rec: Mapping[str, Any]) -> pd.DataFrame:
-    """Inverse of :func:`frame_record`."""
+    """Inverse of :func:`frame_record` (a RangeIndex)."""
     df = pd.DataFrame(rec["data"], columns=rec["columns"])
+    for col, (categories, ordered) in rec.get("categoricals", {}).items():
+        df[col] = pd.Categorical(df[col], categories=categories, ordered=ordered)
     df.attrs.update(rec["attrs"])
     return df
 

@@ -46,9 +46,9 @@ def test_rerun_reuses_fitted_ggi_results_and_refit_agrees(result, genes):
     """A rerun on identical inputs reads both GGI results back; a refit gives the same numbers."""
     from biobft.report import run_benchmark
 
-    kw = dict(genes=genes, perturbation=False, perturbqa=False)
+    kw = dict(genes=genes, predictors=["no_change", "train_mean", "ridge"], perturbqa=False)
     rerun = run_benchmark(**kw)
-    assert rerun.cached == ["ggi_best", "ggi"]
+    assert rerun.cached == ["ggi_best", "ggi", "perturbation"]
     refit = run_benchmark(cache=False, **kw)
     assert refit.cached == [] and refit.ggi.model is not None and rerun.ggi.model is None
     for res in (rerun, refit):
@@ -56,10 +56,12 @@ def test_rerun_reuses_fitted_ggi_results_and_refit_agrees(result, genes):
             ours, theirs = getattr(res, name).to_dict(), getattr(result, name).to_dict()
             for key in ("roc_auc", "pr_auc", "valid", "baselines", "n_used", "cleaning", "leakage"):
                 assert ours[key] == theirs[key], (name, key)
+        pd.testing.assert_frame_equal(res.perturbation, result.perturbation)
+        pd.testing.assert_frame_equal(res.perturbation_summary(), result.perturbation_summary())
     # the provenance record is this run's own (e.g. its embedding-cache hits), not a stale copy
     assert rerun.ggi.table_meta["cache"]["encoded"] == 0
     # another input (the seed) is another entry: fitted afresh
-    assert run_benchmark(seed=1, best_ggi=False, **kw).cached == []
+    assert run_benchmark(seed=1, best_ggi=False, perturbation=False, **kw).cached == []
 
 
 def test_cli_benchmark_cached_rerun(genes, result, tmp_path, capsys):

@@ -125,3 +125,33 @@ def test_ggi_record_round_trip_is_exact():
         for axis in ("fpr", "tpr"):
             np.testing.assert_array_equal(back.curves[name][axis], curve[axis])
     assert back.summary() == res.summary()
+
+
+def test_unstorable_value_is_returned_uncached(cache, caplog):
+    value, hit = cached_result("k", "abc", lambda: {"x": object()}, dump=lambda v: v, load=dict)
+    assert hit is False and set(value) == {"x"} and "not caching" in caplog.text
+    assert not (cache / "k").exists() or not any((cache / "k").iterdir())
+
+
+def test_frame_record_keeps_categoricals():
+    df = pd.DataFrame(
+        {
+            "group": pd.Categorical(["double", "single", "single"], ["single", "double"]),
+            "fallback": [None, "mean", None],
+            "pearson": [0.25, np.nan, -1.0],
+        }
+    )
+    back = frame_from_record(json.loads(json.dumps(frame_record(df))))
+    pd.testing.assert_frame_equal(back, df)
+    # the category order (not the alphabet) still orders a groupby
+    assert list(back.groupby("group", observed=True).size().index) == ["single", "double"]
+
+
+def test_content_key_of_sparse_matrices():
+    from scipy import sparse
+
+    dense = np.array([[0, 1.5, 0], [2.0, 0, 0]], dtype=np.float32)
+    base = content_key(sparse.csr_matrix(dense))
+    assert content_key(sparse.csc_matrix(dense)) == base  # same content, another layout
+    dense[1, 2] = 1e-30
+    assert content_key(sparse.csr_matrix(dense)) != base
