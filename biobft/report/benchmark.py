@@ -45,19 +45,26 @@ BEST_GGI: dict[str, Any] = {
 }
 
 
-def gene2vec_genes() -> list[str]:
-    """Every gene symbol of the Gene2vec train, valid and test pairs (first-seen order)."""
+def _gene2vec_pairs() -> dict[str, pd.DataFrame]:
+    """The three Gene2vec splits, read once per run."""
     from ..datasets import gene2vec_pairs
 
-    cols = [gene2vec_pairs(s)[c] for s in ("train", "valid", "test") for c in ("gene_a", "gene_b")]
+    return {s: gene2vec_pairs(s) for s in ("train", "valid", "test")}
+
+
+def gene2vec_genes(pairs: dict[str, pd.DataFrame] | None = None) -> list[str]:
+    """Every gene symbol of the Gene2vec train, valid and test pairs (first-seen order).
+
+    ``pairs``: the splits when already read (``{"train": ..., "valid": ..., "test": ...}``).
+    """
+    pairs = pairs or _gene2vec_pairs()
+    cols = [pairs[s][c] for s in ("train", "valid", "test") for c in ("gene_a", "gene_b")]
     return list(pd.unique(pd.concat(cols).astype(str)))
 
 
-def _covers_valid(genes: Iterable[str]) -> bool:
+def _covers_valid(genes: Iterable[str], valid: pd.DataFrame) -> bool:
     """Whether some Gene2vec valid pair has both genes in ``genes`` (a user's gene subset)."""
-    from ..datasets import gene2vec_pairs
-
-    valid, have = gene2vec_pairs("valid"), pd.Index(list(genes))
+    have = pd.Index(list(genes))
     return bool((valid.gene_a.isin(have) & valid.gene_b.isin(have)).any())
 
 
@@ -121,27 +128,39 @@ def _step(timings: dict[str, float], name: str, t0: float, bar, *, cached: bool 
 
 
 def _gene2vec(
-    table: pd.DataFrame, *, cache: bool, name_table=None, texts=None, **kwargs: Any
+    table: pd.DataFrame,
+    pairs: dict[str, pd.DataFrame],
+    *,
+    cache: bool,
+    use_valid: bool = False,
+    name_table=None,
+    texts=None,
+    **kwargs: Any,
 ) -> tuple[Any, bool]:
-    """:func:`biobft.ggi.evaluate_gene2vec`, its result cached by the content of every input.
+    """:func:`biobft.ggi.evaluate_gene2vec` on the splits ``pairs`` (read once per run), its
+    result cached by the content of every input.
 
     Returns the result and whether it came from the cache (``cache=False``: never).
     """
-    from .. import datasets
     from ..embed import table_metadata
-    from ..ggi import evaluate_gene2vec
+    from ..ggi import evaluate_pairs
     from .fitcache import cached_result, content_key, ggi_from_record, ggi_record
 
-    pairs = [datasets.gene2vec_pairs(s) for s in ("train", "valid", "test")]
+    splits = ("train", "test", "valid") if use_valid else ("train", "test")
     texts_ = {} if texts is None else dict(texts)
-    key = content_key("gene2vec", table, name_table, texts_, kwargs, pairs)
+    key = content_key(
+        "gene2vec", table, name_table, texts_, kwargs, [pairs[s] for s in splits]
+    )  # fmt: skip
+
+    def compute():
+        valid = pairs["valid"] if use_valid else None
+        return evaluate_pairs(
+            table, pairs["train"], pairs["test"], valid=valid, name_table=name_table,
+            texts=texts, **kwargs,
+        )  # fmt: skip
+
     res, hit = cached_result(
-        "ggi",
-        key,
-        lambda: evaluate_gene2vec(table, name_table=name_table, texts=texts, **kwargs),
-        dump=ggi_record,
-        load=ggi_from_record,
-        enabled=cache,
+        "ggi", key, compute, dump=ggi_record, load=ggi_from_record, enabled=cache
     )
     res.table_meta = table_metadata(table)  # same content; this run's provenance record
     return res, hit
@@ -258,9 +277,10 @@ def run_benchmark(
         )
 
     name_all = None
+    g2v_pairs = _gene2vec_pairs() if ggi else {}
     if ggi and (best_ggi or (name_baseline and source != "name")):
         # one name table for both GGI runs: the corpus genes and the Gene2vec genes
-        g2v = (gene2vec_genes() if genes is None else genes) if best_ggi else []
+        g2v = (gene2vec_genes(g2v_pairs) if genes is None else genes) if best_ggi else []
         name_all = embed(list(dict.fromkeys([*table.index, *g2v])), "name")
     if ggi and best_ggi:
         t0 = time.perf_counter()
@@ -269,12 +289,13 @@ def run_benchmark(
         combined = concat_tables([g2v_text, name_all], source=f"{best['source']},{best['concat']}")
         result.ggi_best, hit = _gene2vec(
             combined,
+            g2v_pairs,
             cache=cache,
             features=best["features"],
             classifier=best["classifier"],
             params=best["params"],
             name_table=name_all,
-            use_valid=genes is None or _covers_valid(combined.index),
+            use_valid=genes is None or _covers_valid(combined.index, g2v_pairs["valid"]),
             texts=gene_texts(list(combined.index), source=best["source"]),
             seed=seed,
         )
@@ -289,6 +310,7 @@ def run_benchmark(
         texts = gene_texts(list(table.index), source=source) if isinstance(source, str) else None
         result.ggi, hit = _gene2vec(
             table,
+            g2v_pairs,
             cache=cache,
             features=features,
             classifier=classifier,

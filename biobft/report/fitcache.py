@@ -65,8 +65,12 @@ def _update(h: Any, obj: Any) -> None:
         h.update(f"D{obj.shape};".encode())
         _strings(h, obj.columns)
         _strings(h, obj.index)
-        for col in range(obj.shape[1]):
-            _update(h, obj.iloc[:, col].to_numpy())
+        dtypes = set(obj.dtypes)
+        if len(dtypes) == 1 and all(isinstance(t, np.dtype) and t.kind != "O" for t in dtypes):
+            _update(h, obj.to_numpy())  # one block (an embedding table): hashed at once
+        else:
+            for col in range(obj.shape[1]):
+                _update(h, obj.iloc[:, col].to_numpy())
     elif isinstance(obj, pd.Series):
         _update(h, obj.to_frame(name=str(obj.name)))
     elif isinstance(obj, pd.Index):
