@@ -45,6 +45,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-perturbqa", action="store_true", help="skip the PerturbQA K562 DE/direction section"
     )
+    p.add_argument(
+        "--refit",
+        action="store_true",
+        help="fit every model again instead of reusing the fitted results of an earlier run on "
+        "identical inputs (tables, pairs, configuration, biobft code)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("results/benchmark"), help="report folder")
     p.set_defaults(func=_run)
@@ -98,7 +104,8 @@ def _assemble(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..report.benchmark import run_benchmark, write_report
+    from ..report.benchmark import run_benchmark
+    from ..report.write import write_report
 
     t0 = time.perf_counter()
     if args.out.exists() and not args.out.is_dir():
@@ -122,6 +129,7 @@ def _run(args: argparse.Namespace) -> int:
         predictors=args.predictors,
         seed=args.seed,
         perturbqa=not args.no_perturbqa,
+        cache=not args.refit,
     )
     report = write_report(result, args.out)
     emb = result.embedding
@@ -135,5 +143,7 @@ def _run(args: argparse.Namespace) -> int:
         print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
     if result.perturbqa is not None:
         print(result.perturbqa.summary().to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if result.cached:
+        print(f"reused fitted results (identical inputs; --refit to fit again): {result.cached}")
     print(f"report: {report}  ({time.perf_counter() - t0:.1f} s)")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from .benchmark import BenchmarkResult, run_benchmark, write_report
+from .benchmark import BenchmarkResult, run_benchmark
+from .write import write_report
 
 __all__ = ["BenchmarkResult", "run_benchmark", "write_report"]

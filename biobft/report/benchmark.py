@@ -8,24 +8,22 @@ Steps (each cached where it is expensive):
    baselines on the same pairs (:func:`biobft.ggi.evaluate_gene2vec`);
 3. Norman 2019 perturbation benchmark, leave-one-perturbation-out, every predictor
    (:func:`biobft.tl.evaluate_perturbation`);
-4. ``report.md`` + ``results.json`` + figures in the output folder (:func:`write_report`).
+4. ``report.md`` + ``results.json`` + figures in the output folder
+   (:func:`biobft.report.write.write_report`).
+
+Fitted results are reused when the inputs are identical (:mod:`biobft.report.fitcache`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-
-from .._paths import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -47,19 +45,26 @@ BEST_GGI: dict[str, Any] = {
 }
 
 
-def gene2vec_genes() -> list[str]:
-    """Every gene symbol of the Gene2vec train, valid and test pairs (first-seen order)."""
+def _gene2vec_pairs() -> dict[str, pd.DataFrame]:
+    """The three Gene2vec splits, read once per run."""
     from ..datasets import gene2vec_pairs
 
-    cols = [gene2vec_pairs(s)[c] for s in ("train", "valid", "test") for c in ("gene_a", "gene_b")]
+    return {s: gene2vec_pairs(s) for s in ("train", "valid", "test")}
+
+
+def gene2vec_genes(pairs: dict[str, pd.DataFrame] | None = None) -> list[str]:
+    """Every gene symbol of the Gene2vec train, valid and test pairs (first-seen order).
+
+    ``pairs``: the splits when already read (``{"train": ..., "valid": ..., "test": ...}``).
+    """
+    pairs = pairs or _gene2vec_pairs()
+    cols = [pairs[s][c] for s in ("train", "valid", "test") for c in ("gene_a", "gene_b")]
     return list(pd.unique(pd.concat(cols).astype(str)))
 
 
-def _covers_valid(genes: Iterable[str]) -> bool:
+def _covers_valid(genes: Iterable[str], valid: pd.DataFrame) -> bool:
     """Whether some Gene2vec valid pair has both genes in ``genes`` (a user's gene subset)."""
-    from ..datasets import gene2vec_pairs
-
-    valid, have = gene2vec_pairs("valid"), pd.Index(list(genes))
+    have = pd.Index(list(genes))
     return bool((valid.gene_a.isin(have) & valid.gene_b.isin(have)).any())
 
 
@@ -73,6 +78,7 @@ class BenchmarkResult:
     ggi_best: Any = None
     perturbation: pd.DataFrame | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    cached: list[str] = field(default_factory=list)  # steps whose fitted results were reused
     perturbqa: Any = None  # PerturbQA section (biobft.report.perturbqa), issue 11
 
     def perturbation_summary(self) -> pd.DataFrame:
@@ -95,15 +101,69 @@ class BenchmarkResult:
             "ggi_best": None if self.ggi_best is None else self.ggi_best.to_dict(),
             "perturbation_summary": json.loads(summary.to_json(orient="records")),
             "timings_s": self.timings,
+            "cached_steps": self.cached,
             "perturbqa": None if self.perturbqa is None else self.perturbqa.to_dict(),
         }
 
 
-def _step(timings: dict[str, float], name: str, t0: float, bar) -> None:
+def _peak_rss() -> str:
+    """This process's peak resident memory (Linux / macOS; ``"n/a"`` elsewhere)."""
+    try:
+        import resource
+        import sys
+    except ImportError:
+        return "n/a"
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return f"{peak / (1e9 if sys.platform == 'darwin' else 1e6):.2f} GB"
+
+
+def _step(timings: dict[str, float], name: str, t0: float, bar, *, cached: bool = False) -> None:
     timings[name] = round(time.perf_counter() - t0, 2)
-    logger.info("%s done in %.1f s", name, timings[name])
-    bar.set_postfix_str(f"{name} done ({timings[name]:.0f} s)")
+    logger.info(
+        "%s done in %.1f s%s, peak RSS so far %s",
+        name, timings[name], " (cached)" if cached else "", _peak_rss(),
+    )  # fmt: skip
+    bar.set_postfix_str(f"{name} done ({timings[name]:.0f} s{', cached' if cached else ''})")
     bar.update(1)
+
+
+def _gene2vec(
+    table: pd.DataFrame,
+    pairs: dict[str, pd.DataFrame],
+    *,
+    cache: bool,
+    use_valid: bool = False,
+    name_table=None,
+    texts=None,
+    **kwargs: Any,
+) -> tuple[Any, bool]:
+    """:func:`biobft.ggi.evaluate_gene2vec` on the splits ``pairs`` (read once per run), its
+    result cached by the content of every input.
+
+    Returns the result and whether it came from the cache (``cache=False``: never).
+    """
+    from ..embed import table_metadata
+    from ..ggi import evaluate_pairs
+    from .fitcache import cached_result, content_key, ggi_from_record, ggi_record
+
+    splits = ("train", "test", "valid") if use_valid else ("train", "test")
+    texts_ = {} if texts is None else dict(texts)
+    key = content_key(
+        "gene2vec", table, name_table, texts_, kwargs, [pairs[s] for s in splits]
+    )  # fmt: skip
+
+    def compute():
+        valid = pairs["valid"] if use_valid else None
+        return evaluate_pairs(
+            table, pairs["train"], pairs["test"], valid=valid, name_table=name_table,
+            texts=texts, **kwargs,
+        )  # fmt: skip
+
+    res, hit = cached_result(
+        "ggi", key, compute, dump=ggi_record, load=ggi_from_record, enabled=cache
+    )
+    res.table_meta = table_metadata(table)  # same content; this run's provenance record
+    return res, hit
 
 
 def run_benchmark(
@@ -124,6 +184,7 @@ def run_benchmark(
     seed: int = 0,
     show_progress_bar: bool | None = None,
     perturbqa: bool = True,
+    cache: bool = True,
 ) -> BenchmarkResult:
     """Embed genes and run the GGI and perturbation benchmarks.
 
@@ -152,17 +213,22 @@ def run_benchmark(
         non-commercial data).
     show_progress_bar
         Progress bars of the long steps (``None``: automatic).
+    cache
+        Reuse fitted results stored by an earlier run on the same inputs
+        (:mod:`biobft.report.fitcache`: keyed by the content of the tables, pairs and texts,
+        the configuration and biobft's source code); ``False`` refits everything. Embeddings
+        are cached by :func:`biobft.embed.embed_genes` either way.
 
     Returns
     -------
-    :class:`BenchmarkResult`; write it with :func:`write_report`.
+    :class:`BenchmarkResult`; write it with :func:`biobft.report.write.write_report`.
     """
     from tqdm.auto import tqdm
 
     from .. import datasets, tl
     from ..embed import concat_tables, embed_genes, table_metadata
-    from ..ggi import evaluate_gene2vec
     from ..text import gene_texts
+    from .fitcache import cached_result, content_key, frame_from_record, frame_record
 
     genes = None if genes is None else list(genes)
     timings: dict[str, float] = {}
@@ -211,26 +277,30 @@ def run_benchmark(
         )
 
     name_all = None
+    g2v_pairs = _gene2vec_pairs() if ggi else {}
     if ggi and (best_ggi or (name_baseline and source != "name")):
         # one name table for both GGI runs: the corpus genes and the Gene2vec genes
-        g2v = (gene2vec_genes() if genes is None else genes) if best_ggi else []
+        g2v = (gene2vec_genes(g2v_pairs) if genes is None else genes) if best_ggi else []
         name_all = embed(list(dict.fromkeys([*table.index, *g2v])), "name")
     if ggi and best_ggi:
         t0 = time.perf_counter()
         best = BEST_GGI
         g2v_text = embed(g2v, best["source"])
         combined = concat_tables([g2v_text, name_all], source=f"{best['source']},{best['concat']}")
-        result.ggi_best = evaluate_gene2vec(
+        result.ggi_best, hit = _gene2vec(
             combined,
+            g2v_pairs,
+            cache=cache,
             features=best["features"],
             classifier=best["classifier"],
             params=best["params"],
             name_table=name_all,
-            use_valid=genes is None or _covers_valid(combined.index),
+            use_valid=genes is None or _covers_valid(combined.index, g2v_pairs["valid"]),
             texts=gene_texts(list(combined.index), source=best["source"]),
             seed=seed,
         )
-        _step(timings, "ggi_best", t0, bar)
+        _step(timings, "ggi_best", t0, bar, cached=hit)
+        result.cached += ["ggi_best"] if hit else []
 
     if ggi:
         t0 = time.perf_counter()
@@ -238,30 +308,40 @@ def run_benchmark(
         if name_baseline and source != "name":
             name_table = name_all
         texts = gene_texts(list(table.index), source=source) if isinstance(source, str) else None
-        result.ggi = evaluate_gene2vec(
+        result.ggi, hit = _gene2vec(
             table,
+            g2v_pairs,
+            cache=cache,
             features=features,
             classifier=classifier,
             name_table=name_table,
             texts=texts,
             seed=seed,
         )
-        _step(timings, "ggi", t0, bar)
+        _step(timings, "ggi", t0, bar, cached=hit)
+        result.cached += ["ggi"] if hit else []
 
     if perturbation:
         t0 = time.perf_counter()
         adata = datasets.perturbench_devel(dataset=perturb_dataset)
-        cell_type_key = "cell_type" if adata.obs["cell_type"].nunique() > 1 else None
-        result.perturbation = tl.evaluate_perturbation(
-            adata,
-            embedding=table,
+        kw = dict(
             condition_key="condition",
             control="control",
-            cell_type_key=cell_type_key,
+            cell_type_key="cell_type" if adata.obs["cell_type"].nunique() > 1 else None,
             predictors=predictors,
             missing="skip",
         )
-        _step(timings, "perturbation", t0, bar)
+        result.perturbation, hit = cached_result(
+            "perturbation",
+            content_key("perturbation", adata.X, adata.obs, adata.var_names, table, kw),
+            lambda: tl.evaluate_perturbation(adata, embedding=table, **kw),
+            dump=frame_record,
+            load=frame_from_record,
+            enabled=cache,
+        )
+        result.perturbation.attrs.setdefault("biobft", {})["embedding"] = table_metadata(table)
+        _step(timings, "perturbation", t0, bar, cached=hit)
+        result.cached += ["perturbation"] if hit else []
 
     # --- PerturbQA section (issue 11): all logic in biobft/report/perturbqa.py ---------------
     if perturbqa:
@@ -270,186 +350,9 @@ def run_benchmark(
         t0 = time.perf_counter()
         result.perturbqa = benchmark_section(
             table, model=model, pooling=pooling, precision=precision, seed=seed,
-            show_progress_bar=show_progress_bar,
+            show_progress_bar=show_progress_bar, cache=cache,
         )  # fmt: skip
-        _step(timings, "perturbqa", t0, bar)
+        _step(timings, "perturbqa", t0, bar, cached=result.perturbqa.cached)
+        result.cached += ["perturbqa"] if result.perturbqa.cached else []
     bar.close()
     return result
-
-
-def ggi_headline(result: BenchmarkResult) -> pd.DataFrame:
-    """The report's lead table: each GGI configuration beside the baselines on its own pairs.
-
-    Rows: the configuration chosen on the valid split (:data:`BEST_GGI`), its name-only and
-    random baselines (same test pairs), the GenePT recipe on the corpus table and its baselines.
-    Columns: valid and test ROC-AUC, test PR-AUC, test pairs scored.
-    """
-    rows = []
-    for label, res in (("best validated", result.ggi_best), ("GenePT recipe", result.ggi)):
-        if res is None:
-            continue
-        meta = res.table_meta
-        what = (
-            f"{label}: `{meta.get('source')}` ({meta.get('dim')}-d), {res.features}, "
-            f"{res.classifier}"
-        )
-        if label == "best validated":
-            what += f" C={BEST_GGI['params']['C']:g}"
-        rows.append(
-            {
-                "configuration": what,
-                "valid_roc_auc": (res.valid or {}).get("roc_auc", float("nan")),
-                "test_roc_auc": res.roc_auc,
-                "test_pr_auc": res.pr_auc,
-                "test_pairs": res.n_used.get("test", 0),
-            }
-        )
-        for name, b in res.baselines.items():
-            rows.append(
-                {
-                    "configuration": f"  {name}-only baseline, same pairs"
-                    if name == "name"
-                    else f"  {name} baseline, same pairs",
-                    "valid_roc_auc": float("nan"),
-                    "test_roc_auc": b.get("roc_auc", float("nan")),
-                    "test_pr_auc": b.get("pr_auc", float("nan")),
-                    "test_pairs": b.get("n_test", res.n_used.get("test", 0)),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def _md_table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
-    """A DataFrame as a GitHub markdown table (no tabulate dependency)."""
-    df = df.reset_index() if df.index.name or isinstance(df.index, pd.MultiIndex) else df
-    cols = [str(c) for c in df.columns]
-    rows = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for rec in df.itertuples(index=False):
-        cells = [
-            format(v, floatfmt) if isinstance(v, (float, np.floating)) else str(v) for v in rec
-        ]
-        rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(rows)
-
-
-def _figures(result: BenchmarkResult, fig_dir: Path) -> dict[str, str]:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    from .. import pl
-
-    made: dict[str, str] = {}
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    if result.ggi is not None:
-        fig = pl.roc_curves(result.ggi, return_fig=True)
-        fig.savefig(fig_dir / "ggi_roc.png", dpi=120, bbox_inches="tight")
-        plt.close(fig)
-        made["ggi_roc"] = "figures/ggi_roc.png"
-    df = result.perturbation
-    if df is not None and not df.empty:
-        fig = pl.metric_bars(df, metric="pearson_delta", return_fig=True)
-        fig.axes[0].set_title(
-            f"{result.config['perturb_dataset']}: Pearson Δ of held-out conditions "
-            "(no_change: undefined)"
-        )
-        fig.savefig(fig_dir / "perturb_metric_bars.png", dpi=120, bbox_inches="tight")
-        plt.close(fig)
-        made["perturb_metric_bars"] = "figures/perturb_metric_bars.png"
-    if result.perturbqa is not None:  # issue 11
-        from .perturbqa import perturbqa_figure
-
-        perturbqa_figure(result.perturbqa, fig_dir / "perturbqa_auroc.png")
-        made["perturbqa_auroc"] = "figures/perturbqa_auroc.png"
-    return made
-
-
-def write_report(result: BenchmarkResult, out_dir: str | os.PathLike) -> Path:
-    """Write ``report.md``, ``results.json``, per-condition CSV and figures into ``out_dir``.
-
-    Every file is written atomically; returns the path of ``report.md``.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    figures = _figures(result, out / "figures")
-    emb = result.embedding
-    lines = [
-        "# biobft benchmark report",
-        "",
-        f"Embedding: model `{emb.get('model')}`, source `{emb.get('source')}`, pooling "
-        f"`{emb.get('pooling')}`, precision `{emb.get('precision')}`, {emb.get('n_genes')} genes, "
-        f"d = {emb.get('dim')}.",
-        "",
-    ]
-    if result.ggi is not None or result.ggi_best is not None:
-        lines += [
-            "## Gene-gene interaction: headline (Gene2vec; chosen on valid, reported on test)",
-            "",
-            "The best validated configuration was chosen on the valid split only (never on "
-            "test; `benchmarks/results/ggi_runs.md`); the GenePT recipe (sum, logistic) on the "
-            "corpus table beside it. Each is followed by its baselines on the same test pairs: "
-            "the name-only text embedding and random Gaussian vectors of the same dimension.",
-            "",
-            _md_table(ggi_headline(result)),
-            "",
-        ]
-    if result.ggi is not None:
-        g = result.ggi
-        lines += [
-            "## Gene-gene interaction: GenePT recipe on the corpus table (Gene2vec test split)",
-            "",
-            f"Pair features `{g.features}`, classifier `{g.classifier}`. Baselines on the same "
-            "pairs: `random` Gaussian vectors of the same dimension, `name` the name-only text.",
-            "",
-            _md_table(g.to_frame()),
-            "",
-            f"Coverage: {g.n_used.get('test', 0)} of {g.n_raw.get('test', 0)} test pairs scored "
-            f"({100 * g.coverage:.1f}%); {g.n_used.get('train', 0)} training pairs.",
-            "",
-        ]
-        if g.leakage is not None:
-            lines += [
-                f"Leakage audit: {100 * g.leakage:.2f}% of scored test pairs ({g.n_leaky}) have "
-                "one gene's symbol written in the other gene's text.",
-                "",
-            ]
-        if "ggi_roc" in figures:
-            lines += [f"![ROC curves]({figures['ggi_roc']})", ""]
-    summary = result.perturbation_summary()
-    if not summary.empty:
-        cfg = result.config
-        lines += [
-            f"## Perturbation response ({cfg['perturb_dataset']}, leave-one-perturbation-out)",
-            "",
-            "Means over held-out conditions. `pearson_delta`: Pearson correlation of predicted "
-            "and observed change from control over all genes; `_de`: on the top-20 DE genes; "
-            "`rmse`: root mean squared error over all genes. `no_change` predicts Δ = 0, so its "
-            "Pearson Δ is undefined (nan); its RMSE is the size of the observed change.",
-            "",
-            _md_table(summary),
-            "",
-        ]
-        if "perturb_metric_bars" in figures:
-            lines += [f"![Pearson delta per predictor]({figures['perturb_metric_bars']})", ""]
-    if result.perturbqa is not None:  # issue 11
-        from .perturbqa import perturbqa_markdown
-
-        lines += perturbqa_markdown(result.perturbqa, figure=figures.get("perturbqa_auroc"))
-    lines += [
-        "## Run",
-        "",
-        "Wall time per step (s): "
-        + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())
-        + ".",
-        "",
-    ]
-    with atomic_path(out / "results.json") as tmp:
-        tmp.write_text(json.dumps(result.to_dict(), indent=2, default=str))
-    if result.perturbation is not None:
-        with atomic_path(out / "perturbation_conditions.csv") as tmp:
-            result.perturbation.to_csv(tmp, index=False)
-    report = out / "report.md"
-    with atomic_path(report) as tmp:
-        tmp.write_text("\n".join(lines))
-    return report

@@ -130,3 +130,24 @@ def test_pair_matrix_covers_pairs_of_the_first_table_row():
     assert covered.all()  # TP53 is row 0 of the table, on either side
     v = table.to_numpy()
     np.testing.assert_array_equal(X, np.vstack([v[1] * v[0], v[0] * v[2]]))
+
+
+def test_pair_matrix_in_blocks_is_bit_identical(monkeypatch):
+    """pair_matrix fills X block by block: the same bits as the features of all pairs at once."""
+    import biobft.ggi.features as features_mod
+
+    rng = np.random.default_rng(3)
+    genes = [f"G{i}" for i in range(30)]
+    table = make_table(rng.standard_normal((30, 6)), genes, model="m", source="s")
+    a, b = rng.integers(0, 32, 50), rng.integers(0, 32, 50)  # G30, G31: not in the table
+    pairs = pd.DataFrame({"gene_a": [f"G{i}" for i in a], "gene_b": [f"G{i}" for i in b]})
+    monkeypatch.setattr(features_mod, "_BLOCK", 7)  # 50 pairs: 8 blocks, the last one short
+    for spec in ("sum", "sum+hadamard", "concat+abs_diff"):
+        X, covered = pair_matrix(table, pairs, spec)
+        v = table.to_numpy()
+        ia, ib = a[covered], b[covered]
+        assert covered.sum() == ((a < 30) & (b < 30)).sum() and X.dtype == np.float32
+        np.testing.assert_array_equal(X, pair_features(v[ia], v[ib], spec))
+    none = pairs.assign(gene_a="G31")
+    X, covered = pair_matrix(table, none, "sum+hadamard")
+    assert X.shape == (0, 12) and not covered.any()

@@ -153,3 +153,21 @@ def test_mlp_learns_a_nonlinear_interaction():
         auc[clf] = roc_auc_score(test.label, m.predict_pairs(table, test))
     assert auc["mlp"] > 0.95
     assert auc["logistic"] < 0.75
+
+
+def test_blockwise_scaler_fit_matches_sklearn_pipeline_fit():
+    """fit() scales block by block (no full-size temporaries): same model as Pipeline.fit."""
+    from biobft.ggi.model import _fit_pipeline
+
+    rng = np.random.default_rng(0)
+    X = (rng.standard_normal((5000, 12)) * rng.uniform(0.1, 5, 12) + 3).astype(np.float32)
+    y = (X[:, 0] - 3 + rng.standard_normal(5000) > 0).astype(np.int64)
+    ref = make_classifier("logistic", seed=0, C=0.01).fit(X.copy(), y)
+    ours = make_classifier("logistic", seed=0, C=0.01)
+    _fit_pipeline(ours, X.copy(), y, block=333)
+    np.testing.assert_allclose(ours[0].mean_, ref[0].mean_, rtol=1e-12)
+    np.testing.assert_allclose(ours[0].scale_, ref[0].scale_, rtol=1e-12)
+    np.testing.assert_allclose(ours[-1].coef_, ref[-1].coef_, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        ours.predict_proba(X.copy()), ref.predict_proba(X.copy()), rtol=1e-5, atol=1e-7
+    )

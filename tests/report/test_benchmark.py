@@ -5,30 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from biobft import datasets
 from biobft.cli import main
-from biobft.report import run_benchmark, write_report
-
-
-@pytest.fixture(scope="module")
-def genes(data_mirror) -> list[str]:
-    """Norman 2019 perturbed genes plus the genes of the most frequent Gene2vec pairs."""
-    adata = datasets.perturbench_devel(dataset="norman19")
-    perturbed = {g for c in adata.obs["condition"].unique() for g in str(c).split("+")}
-    out = sorted(perturbed - {"control"})
-    for split, n in (("train", 120), ("valid", 60), ("test", 60)):
-        pairs = datasets.gene2vec_pairs(split)
-        counts = pd.concat([pairs.gene_a, pairs.gene_b]).value_counts()
-        out += list(counts.index[:n])
-    return sorted(set(out))
-
-
-@pytest.fixture(scope="module")
-def result(genes):
-    # the PerturbQA section is tested in tests/report/test_perturbqa.py
-    return run_benchmark(
-        genes=genes, predictors=["no_change", "train_mean", "ridge"], perturbqa=False
-    )
 
 
 def test_benchmark_runs_every_step(result, genes):
@@ -46,7 +23,8 @@ def test_benchmark_runs_every_step(result, genes):
 
 
 def test_best_validated_ggi_configuration(result):
-    from biobft.report.benchmark import BEST_GGI, ggi_headline
+    from biobft.report.benchmark import BEST_GGI
+    from biobft.report.write import ggi_headline
 
     best = result.ggi_best
     assert best.features == BEST_GGI["features"] and best.classifier == "logistic"
@@ -64,20 +42,26 @@ def test_best_validated_ggi_configuration(result):
     assert len(head) == 6  # two configurations, each with its two baselines
 
 
-def test_write_report(result, tmp_path):
-    report = write_report(result, tmp_path / "rep")
-    text = report.read_text()
-    assert "## Gene-gene interaction" in text and "## Perturbation response" in text
-    # the report leads with the best validated configuration, the GenePT recipe after it
-    assert text.index("best validated") < text.index("GenePT recipe") < text.index("## Perturb")
-    assert "![ROC curves](figures/ggi_roc.png)" in text
-    for fig in ("ggi_roc.png", "perturb_metric_bars.png"):
-        assert (tmp_path / "rep" / "figures" / fig).stat().st_size > 1000
-    record = json.loads((tmp_path / "rep" / "results.json").read_text())
-    assert record["ggi"]["roc_auc"] == pytest.approx(result.ggi.roc_auc)
-    assert record["ggi_best"]["roc_auc"] == pytest.approx(result.ggi_best.roc_auc)
-    per_cond = pd.read_csv(tmp_path / "rep" / "perturbation_conditions.csv")
-    assert len(per_cond) == len(result.perturbation)
+def test_rerun_reuses_fitted_ggi_results_and_refit_agrees(result, genes):
+    """A rerun on identical inputs reads both GGI results back; a refit gives the same numbers."""
+    from biobft.report import run_benchmark
+
+    kw = dict(genes=genes, predictors=["no_change", "train_mean", "ridge"], perturbqa=False)
+    rerun = run_benchmark(**kw)
+    assert rerun.cached == ["ggi_best", "ggi", "perturbation"]
+    refit = run_benchmark(cache=False, **kw)
+    assert refit.cached == [] and refit.ggi.model is not None and rerun.ggi.model is None
+    for res in (rerun, refit):
+        for name in ("ggi_best", "ggi"):
+            ours, theirs = getattr(res, name).to_dict(), getattr(result, name).to_dict()
+            for key in ("roc_auc", "pr_auc", "valid", "baselines", "n_used", "cleaning", "leakage"):
+                assert ours[key] == theirs[key], (name, key)
+        pd.testing.assert_frame_equal(res.perturbation, result.perturbation)
+        pd.testing.assert_frame_equal(res.perturbation_summary(), result.perturbation_summary())
+    # the provenance record is this run's own (e.g. its embedding-cache hits), not a stale copy
+    assert rerun.ggi.table_meta["cache"]["encoded"] == 0
+    # another input (the seed) is another entry: fitted afresh
+    assert run_benchmark(seed=1, best_ggi=False, perturbation=False, **kw).cached == []
 
 
 def test_cli_benchmark_cached_rerun(genes, result, tmp_path, capsys):

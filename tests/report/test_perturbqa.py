@@ -12,7 +12,7 @@ import pytest
 
 from biobft.embed.table import make_table
 from biobft.perturb import evaluate_de_pairs
-from biobft.report.benchmark import BenchmarkResult, write_report
+from biobft.report.benchmark import BenchmarkResult
 from biobft.report.perturbqa import (
     PUBLISHED,
     PerturbQAResult,
@@ -21,6 +21,7 @@ from biobft.report.perturbqa import (
     perturbqa_markdown,
     run_perturbqa,
 )
+from biobft.report.write import write_report
 
 
 def _toy_result() -> PerturbQAResult:
@@ -101,3 +102,24 @@ def test_benchmark_section_k562(data_mirror):
         assert df.loc["base_rate", "auroc_per_gene"] == 0.5
     # the job's own 5-gene table covers no test knockdown: its rows are skipped, no error
     assert res.extra == {}
+
+
+def test_cached_section_round_trip_is_exact(tmp_path):
+    """The cached PerturbQA record reads back to the same tables, attrs, markdown and figure."""
+    from biobft.report.perturbqa import _from_record, _record, perturbqa_figure
+
+    res = _toy_result()
+    back = _from_record(json.loads(json.dumps(_record(res))))
+    for which in ("tables", "extra"):
+        ours, theirs = getattr(back, which), getattr(res, which)
+        assert list(ours) == list(theirs)
+        for key, df in theirs.items():
+            pd.testing.assert_frame_equal(ours[key], df.reset_index(drop=True))
+            assert ours[key].attrs == df.attrs
+    assert back.config == res.config
+    assert perturbqa_markdown(back) == perturbqa_markdown(res)
+    assert perturbqa_figure(back, tmp_path / "f.png").stat().st_size > 1000
+    back.cached = True
+    assert "in the earlier run whose fitted results are reused" in "\n".join(
+        perturbqa_markdown(back)
+    )

@@ -1,0 +1,208 @@
+"""The report of ``biobft benchmark``: ``report.md``, ``results.json``, a CSV and figures.
+
+:func:`write_report` writes a :class:`~biobft.report.benchmark.BenchmarkResult`; its lead table
+is :func:`ggi_headline`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .._paths import atomic_path
+from .benchmark import BEST_GGI
+
+if TYPE_CHECKING:
+    from .benchmark import BenchmarkResult
+
+__all__ = ["ggi_headline", "write_report"]
+
+
+def ggi_headline(result: BenchmarkResult) -> pd.DataFrame:
+    """The report's lead table: each GGI configuration beside the baselines on its own pairs.
+
+    Rows: the configuration chosen on the valid split (:data:`BEST_GGI`), its name-only and
+    random baselines (same test pairs), the GenePT recipe on the corpus table and its baselines.
+    Columns: valid and test ROC-AUC, test PR-AUC, test pairs scored.
+    """
+    rows = []
+    for label, res in (("best validated", result.ggi_best), ("GenePT recipe", result.ggi)):
+        if res is None:
+            continue
+        meta = res.table_meta
+        what = (
+            f"{label}: `{meta.get('source')}` ({meta.get('dim')}-d), {res.features}, "
+            f"{res.classifier}"
+        )
+        if label == "best validated":
+            what += f" C={BEST_GGI['params']['C']:g}"
+        rows.append(
+            {
+                "configuration": what,
+                "valid_roc_auc": (res.valid or {}).get("roc_auc", float("nan")),
+                "test_roc_auc": res.roc_auc,
+                "test_pr_auc": res.pr_auc,
+                "test_pairs": res.n_used.get("test", 0),
+            }
+        )
+        for name, b in res.baselines.items():
+            rows.append(
+                {
+                    "configuration": f"  {name}-only baseline, same pairs"
+                    if name == "name"
+                    else f"  {name} baseline, same pairs",
+                    "valid_roc_auc": float("nan"),
+                    "test_roc_auc": b.get("roc_auc", float("nan")),
+                    "test_pr_auc": b.get("pr_auc", float("nan")),
+                    "test_pairs": b.get("n_test", res.n_used.get("test", 0)),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _md_table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    """A DataFrame as a GitHub markdown table (no tabulate dependency)."""
+    df = df.reset_index() if df.index.name or isinstance(df.index, pd.MultiIndex) else df
+    cols = [str(c) for c in df.columns]
+    rows = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for rec in df.itertuples(index=False):
+        cells = [
+            format(v, floatfmt) if isinstance(v, (float, np.floating)) else str(v) for v in rec
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _figures(result: BenchmarkResult, fig_dir: Path) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from .. import pl
+
+    made: dict[str, str] = {}
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    if result.ggi is not None:
+        fig = pl.roc_curves(result.ggi, return_fig=True)
+        fig.savefig(fig_dir / "ggi_roc.png", dpi=120, bbox_inches="tight")
+        plt.close(fig)
+        made["ggi_roc"] = "figures/ggi_roc.png"
+    df = result.perturbation
+    if df is not None and not df.empty:
+        fig = pl.metric_bars(df, metric="pearson_delta", return_fig=True)
+        fig.axes[0].set_title(
+            f"{result.config['perturb_dataset']}: Pearson Δ of held-out conditions "
+            "(no_change: undefined)"
+        )
+        fig.savefig(fig_dir / "perturb_metric_bars.png", dpi=120, bbox_inches="tight")
+        plt.close(fig)
+        made["perturb_metric_bars"] = "figures/perturb_metric_bars.png"
+    if result.perturbqa is not None:  # issue 11
+        from .perturbqa import perturbqa_figure
+
+        perturbqa_figure(result.perturbqa, fig_dir / "perturbqa_auroc.png")
+        made["perturbqa_auroc"] = "figures/perturbqa_auroc.png"
+    return made
+
+
+def write_report(result: BenchmarkResult, out_dir: str | os.PathLike) -> Path:
+    """Write ``report.md``, ``results.json``, per-condition CSV and figures into ``out_dir``.
+
+    Every file is written atomically; returns the path of ``report.md``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = _figures(result, out / "figures")
+    emb = result.embedding
+    lines = [
+        "# biobft benchmark report",
+        "",
+        f"Embedding: model `{emb.get('model')}`, source `{emb.get('source')}`, pooling "
+        f"`{emb.get('pooling')}`, precision `{emb.get('precision')}`, {emb.get('n_genes')} genes, "
+        f"d = {emb.get('dim')}.",
+        "",
+    ]
+    if result.ggi is not None or result.ggi_best is not None:
+        lines += [
+            "## Gene-gene interaction: headline (Gene2vec; chosen on valid, reported on test)",
+            "",
+            "The best validated configuration was chosen on the valid split only (never on "
+            "test; `benchmarks/results/ggi_runs.md`); the GenePT recipe (sum, logistic) on the "
+            "corpus table beside it. Each is followed by its baselines on the same test pairs: "
+            "the name-only text embedding and random Gaussian vectors of the same dimension.",
+            "",
+            _md_table(ggi_headline(result)),
+            "",
+        ]
+    if result.ggi is not None:
+        g = result.ggi
+        lines += [
+            "## Gene-gene interaction: GenePT recipe on the corpus table (Gene2vec test split)",
+            "",
+            f"Pair features `{g.features}`, classifier `{g.classifier}`. Baselines on the same "
+            "pairs: `random` Gaussian vectors of the same dimension, `name` the name-only text.",
+            "",
+            _md_table(g.to_frame()),
+            "",
+            f"Coverage: {g.n_used.get('test', 0)} of {g.n_raw.get('test', 0)} test pairs scored "
+            f"({100 * g.coverage:.1f}%); {g.n_used.get('train', 0)} training pairs.",
+            "",
+        ]
+        if g.leakage is not None:
+            lines += [
+                f"Leakage audit: {100 * g.leakage:.2f}% of scored test pairs ({g.n_leaky}) have "
+                "one gene's symbol written in the other gene's text.",
+                "",
+            ]
+        if "ggi_roc" in figures:
+            lines += [f"![ROC curves]({figures['ggi_roc']})", ""]
+    summary = result.perturbation_summary()
+    if not summary.empty:
+        cfg = result.config
+        lines += [
+            f"## Perturbation response ({cfg['perturb_dataset']}, leave-one-perturbation-out)",
+            "",
+            "Means over held-out conditions. `pearson_delta`: Pearson correlation of predicted "
+            "and observed change from control over all genes; `_de`: on the top-20 DE genes; "
+            "`rmse`: root mean squared error over all genes. `no_change` predicts Δ = 0, so its "
+            "Pearson Δ is undefined (nan); its RMSE is the size of the observed change.",
+            "",
+            _md_table(summary),
+            "",
+        ]
+        if "perturb_metric_bars" in figures:
+            lines += [f"![Pearson delta per predictor]({figures['perturb_metric_bars']})", ""]
+    if result.perturbqa is not None:  # issue 11
+        from .perturbqa import perturbqa_markdown
+
+        lines += perturbqa_markdown(result.perturbqa, figure=figures.get("perturbqa_auroc"))
+    lines += [
+        "## Run",
+        "",
+        "Wall time per step (s): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())
+        + ".",
+        "",
+    ]
+    if result.cached:
+        lines += [
+            f"Fitted results reused from an earlier run on identical inputs (same tables, pairs, "
+            f"configuration and biobft code): {', '.join(result.cached)}. Pass `--refit` to fit "
+            "them again.",
+            "",
+        ]
+    with atomic_path(out / "results.json") as tmp:
+        tmp.write_text(json.dumps(result.to_dict(), indent=2, default=str))
+    if result.perturbation is not None:
+        with atomic_path(out / "perturbation_conditions.csv") as tmp:
+            result.perturbation.to_csv(tmp, index=False)
+    report = out / "report.md"
+    with atomic_path(report) as tmp:
+        tmp.write_text("\n".join(lines))
+    return report

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from biobft.report.benchmark import BenchmarkResult
+from biobft.report.write import write_report
+
+
+def test_write_report(result, tmp_path):
+    report = write_report(result, tmp_path / "rep")
+    text = report.read_text()
+    assert "## Gene-gene interaction" in text and "## Perturbation response" in text
+    # the report leads with the best validated configuration, the GenePT recipe after it
+    assert text.index("best validated") < text.index("GenePT recipe") < text.index("## Perturb")
+    assert "![ROC curves](figures/ggi_roc.png)" in text
+    for fig in ("ggi_roc.png", "perturb_metric_bars.png"):
+        assert (tmp_path / "rep" / "figures" / fig).stat().st_size > 1000
+    record = json.loads((tmp_path / "rep" / "results.json").read_text())
+    assert record["ggi"]["roc_auc"] == pytest.approx(result.ggi.roc_auc)
+    assert record["ggi_best"]["roc_auc"] == pytest.approx(result.ggi_best.roc_auc)
+    per_cond = pd.read_csv(tmp_path / "rep" / "perturbation_conditions.csv")
+    assert len(per_cond) == len(result.perturbation)
+
+
+def test_report_says_which_fitted_results_were_reused(tmp_path):
+    fresh = BenchmarkResult(config={}, embedding={}, timings={"embed": 1.0})
+    text = write_report(fresh, tmp_path / "a").read_text()
+    assert "reused" not in text and "Wall time per step (s): embed 1.0." in text
+    reused = BenchmarkResult(config={}, embedding={}, timings={"ggi": 0.2}, cached=["ggi"])
+    text = write_report(reused, tmp_path / "b").read_text()
+    assert "Fitted results reused from an earlier run on identical inputs" in text
+    assert "configuration and biobft code): ggi." in text and "`--refit`" in text
+    assert json.loads((tmp_path / "b" / "results.json").read_text())["cached_steps"] == ["ggi"]
