@@ -85,7 +85,7 @@ def _add_assemble(subparsers: argparse._SubParsersAction) -> None:
 
 def _assemble(args: argparse.Namespace) -> int:
     from ..report.assemble import assemble_report
-    from ..report.benchmark import write_report
+    from ..report.write import write_report
     from ._common import check_writable
 
     if args.out.exists() and not args.out.is_dir():

@@ -4,7 +4,7 @@ The Snakemake workflow (``workflows/Snakefile``) runs each step once, one rule p
 writes the embedding table, ``ggi`` the GGI result JSON, ``perturb`` the per-condition CSV,
 ``perturbqa`` one JSON per PerturbQA file. :func:`assemble_report` reads and checks them and
 returns the :class:`~biobft.report.benchmark.BenchmarkResult` that
-:func:`~biobft.report.benchmark.write_report` writes (the same ``report.md``, ``results.json``
+:func:`~biobft.report.write.write_report` writes (the same ``report.md``, ``results.json``
 and figures as ``biobft benchmark``). ``biobft assemble`` is its command line.
 
 Each input is checked before anything is written; a missing or malformed file raises one error
@@ -224,7 +224,7 @@ def assemble_report(
     Nothing is computed again: the GGI numbers and ROC curves come from the GGI JSON, the
     perturbation summary is the per-(group, predictor) mean of the per-condition CSV (as in
     ``biobft benchmark``), the PerturbQA tables from the PerturbQA JSON files. Write the result
-    with :func:`~biobft.report.benchmark.write_report`.
+    with :func:`~biobft.report.write.write_report`.
 
     Parameters
     ----------

@@ -132,10 +132,17 @@ def write_report(result: BenchmarkResult, out_dir: str | os.PathLike) -> Path:
         lines += [
             "## Gene-gene interaction: headline (Gene2vec; chosen on valid, reported on test)",
             "",
-            "The best validated configuration was chosen on the valid split only (never on "
-            "test; `benchmarks/results/ggi_runs.md`); the GenePT recipe (sum, logistic) on the "
-            "corpus table beside it. Each is followed by its baselines on the same test pairs: "
-            "the name-only text embedding and random Gaussian vectors of the same dimension.",
+            (
+                "The best validated configuration was chosen on the valid split only (never on "
+                "test; `benchmarks/results/ggi_runs.md`); the GenePT recipe (sum, logistic) on "
+                "the corpus table beside it. "
+                if result.ggi_best is not None
+                else "The GenePT recipe (sum, logistic) on the corpus table (the best validated "
+                "configuration was not run here: `biobft benchmark` without `--no-best-ggi` "
+                "adds it). "
+            )
+            + "Each is followed by its baselines on the same test pairs: the name-only text "
+            "embedding and random Gaussian vectors of the same dimension.",
             "",
             _md_table(ggi_headline(result)),
             "",

@@ -15,7 +15,8 @@ import pytest
 
 from biobft.embed.table import make_table, write_table
 from biobft.report.assemble import assemble_report, read_ggi_result, read_perturbqa_results
-from biobft.report.benchmark import PERTURB_SUMMARY, write_report
+from biobft.report.benchmark import PERTURB_SUMMARY
+from biobft.report.write import write_report
 
 GGI = {
     "roc_auc": 0.75,

@@ -34,3 +34,14 @@ def test_report_says_which_fitted_results_were_reused(tmp_path):
     assert "Fitted results reused from an earlier run on identical inputs" in text
     assert "configuration and biobft code): ggi." in text and "`--refit`" in text
     assert json.loads((tmp_path / "b" / "results.json").read_text())["cached_steps"] == ["ggi"]
+
+
+def test_headline_text_claims_a_validated_choice_only_when_there_is_one(result, tmp_path):
+    import dataclasses
+
+    with_best = write_report(result, tmp_path / "a").read_text()
+    assert "The best validated configuration was chosen on the valid split only" in with_best
+    without = dataclasses.replace(result, ggi_best=None)
+    text = write_report(without, tmp_path / "b").read_text()
+    assert "chosen on the valid split" not in text
+    assert "best validated configuration was not run here" in text
