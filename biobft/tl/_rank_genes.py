@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
 import pandas as pd
 
 from ..perturb.conditions import perturbation_input
@@ -19,8 +20,10 @@ def rank_genes(
     condition_key: str = "condition",
     control: str | None = None,
     n_genes: int = 20,
+    sep: str = "+",
     layer: str | None = None,
     normalize: bool | Literal["auto"] = "auto",
+    min_cells: int | None = None,
     key_added: str = "rank_genes_perturbation",
     copy: bool = False,
 ) -> AnnData | None:
@@ -36,8 +39,13 @@ def rank_genes(
         Condition column and control label (``None``: detect).
     n_genes
         Genes per condition (GEARS: 20).
+    sep
+        Separator of combination labels (``"A+B"``).
     layer, normalize
         Expression input.
+    min_cells
+        Condition groups with fewer cells are refused (default: under 2 cells) or, when given,
+        dropped with a warning (see :func:`biobft.perturb.conditions.perturbation_input`).
     key_added
         ``adata.uns`` key of the result (scanpy's ``rank_genes_groups`` structure; ``params``
         records the normalisation used).
@@ -52,7 +60,13 @@ def rank_genes(
     import scanpy as sc
 
     inp = perturbation_input(
-        adata, condition_key=condition_key, control=control, layer=layer, normalize=normalize
+        adata,
+        condition_key=condition_key,
+        control=control,
+        sep=sep,
+        layer=layer,
+        normalize=normalize,
+        min_cells=min_cells,
     )
     control, used = inp.control, inp.normalization
     if len(inp.conditions) < 2:
@@ -61,8 +75,10 @@ def rank_genes(
             f"({adata.n_obs} cells): there is no perturbation to rank genes for; pass data "
             "with perturbed cells or the right condition_key"
         )
+    keep = np.isin(inp.labels, inp.groups["condition"].to_numpy())  # min_cells drops groups
     tmp = ad.AnnData(
-        inp.X, obs=pd.DataFrame({"g": pd.Categorical(inp.labels)}, index=inp.obs_names)
+        inp.X[keep],
+        obs=pd.DataFrame({"g": pd.Categorical(inp.labels[keep])}, index=inp.obs_names[keep]),
     )
     tmp.var_names = inp.var_names
     with warnings.catch_warnings():  # scanpy's own fragmented-frame warning
