@@ -32,10 +32,39 @@ __all__ = [
     "EncoderHandle",
     "encode",
     "model_id",
+    "release_encoders",
     "resolve_backend",
     "resolve_encoder",
     "resolve_precision",
 ]
+
+
+def release_encoders() -> None:
+    """Drop every cached encoder and inference session and hand freed heap memory back to the OS.
+
+    :func:`encode` keeps the last models it loaded (and their OpenVINO / ONNX Runtime sessions)
+    so that repeated calls are fast; a long job that has finished encoding calls this before its
+    memory-heavy steps (``biobft benchmark`` does, before the GGI fits). The next :func:`encode`
+    loads again. On glibc, ``malloc_trim(0)`` returns the freed arenas; elsewhere only
+    ``gc.collect()`` runs.
+    """
+    import ctypes
+    import gc
+    import sys
+
+    for module, cached in (
+        ("encoders", "_load_by_name"),
+        ("backends", "_session"),
+        ("openvino_backend", "_compiled"),
+    ):
+        mod = sys.modules.get(f"{__package__}.{module}")
+        if mod is not None:
+            getattr(mod, cached).cache_clear()
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 # --------------------------------------------------------------------------- encode

@@ -227,6 +227,7 @@ def run_benchmark(
 
     from .. import datasets, tl
     from ..embed import concat_tables, embed_genes, table_metadata
+    from ..embed.encoding import release_encoders
     from ..text import gene_texts
     from .fitcache import cached_result, content_key, frame_from_record, frame_record
 
@@ -287,6 +288,7 @@ def run_benchmark(
         best = BEST_GGI
         g2v_text = embed(g2v, best["source"])
         combined = concat_tables([g2v_text, name_all], source=f"{best['source']},{best['concat']}")
+        release_encoders()  # encoding is done: free the models before the 1.6 GB feature matrix
         result.ggi_best, hit = _gene2vec(
             combined,
             g2v_pairs,

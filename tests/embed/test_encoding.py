@@ -218,3 +218,16 @@ def test_onnx_backend_truncation_and_normalize(minilm):
     a = encode([long], model=minilm, backend="onnx", max_length=16)
     b = encode([long], model=minilm, backend="torch", precision="fp32", max_length=16)
     assert _cos(a, b).min() >= 0.999 and _cos(a, ref[:1]).min() < 0.99
+
+
+def test_release_encoders_drops_the_cached_models_and_encode_reloads(minilm):
+    from biobft.embed import encoders
+    from biobft.embed.encoding import release_encoders
+
+    texts = ["Gene symbol TP53. tumor suppressor", "Gene symbol KLF1. erythroid"]
+    first = encode(texts, model="minilm", precision="fp32", backend="torch")
+    assert encoders._load_by_name.cache_info().currsize >= 1
+    release_encoders()
+    assert encoders._load_by_name.cache_info().currsize == 0
+    again = encode(texts, model="minilm", precision="fp32", backend="torch")
+    np.testing.assert_allclose(again, first, rtol=1e-6, atol=1e-7)
