@@ -77,7 +77,8 @@ RECORDS = [
 
 def make_batch(tokenizer, batch: int, seq: int):
     """A fixed padded batch of ``batch`` records truncated to ``seq`` tokens."""
-    from biobft.train.data import DataCollatorForCompletion, tokenize_example
+    from biobft.train.data import DataCollatorForCompletion
+    from biobft.train.tokenization import tokenize_example
 
     feats = []
     for i in range(batch):
