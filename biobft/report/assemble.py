@@ -359,7 +359,7 @@ def write_perturbation_table(
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False)
         digest = file_sha256(tmp)
-    record = {"provenance": dict(provenance), "csv_sha256": digest, "n_rows": int(len(df))}
+    record = {"provenance": dict(provenance), "csv_sha256": digest, "n_rows": len(df)}
     with atomic_path(_sidecar(path)) as tmp:
         tmp.write_text(json.dumps(record, indent=2))
     return path
