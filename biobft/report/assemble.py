@@ -162,6 +162,11 @@ def read_perturbation_table(path: str | os.PathLike) -> pd.DataFrame:
         A missing or unreadable file, no rows, a missing column (``group``, ``predictor`` and
         :data:`~biobft.report.benchmark.PERTURB_SUMMARY`) or a non-numeric metric; the message
         names the file and the ``perturb`` rule.
+
+    Notes
+    -----
+    The embedding table the rows were computed on is in the sidecar ``<path>.json`` written by
+    :func:`write_perturbation_table`; :func:`read_provenance` reads it.
     """
     path = _existing("perturbation", path)
     try:
@@ -501,7 +506,8 @@ def _check_provenance(
     if problems:
         raise ValueError(
             f"cannot assemble the report: {len(problems)} input file(s) are not shown to be "
-            f"computed on --embeddings {str(embeddings)!r} ({_describe(expected)}):\n"
+            f"computed on --embeddings {str(embeddings)!r} "
+            f"({_describe({**expected, 'embeddings': None})}):\n"
             + "\n".join(problems)
             + "\nA report holds the results of one embedding table. Recompute the listed "
             "step(s) on this table (in the workflow: snakemake --forcerun <rule>), or pass "
