@@ -184,6 +184,10 @@ def _break(paths: dict[str, Path], kind: str) -> None:
         paths["ggi"].write_text(json.dumps({**GGI, "provenance": table_provenance(*other)}))
     elif kind == "ggi_old_file":  # written before results recorded a fingerprint
         paths["ggi"].write_text(json.dumps(GGI))
+    elif kind == "ggi_other_scheme":  # a fingerprint this biobft cannot compare
+        prov = json.loads(paths["ggi"].read_text())["provenance"]
+        prov = {**prov, "fingerprint": "biobft-table-v0"}
+        paths["ggi"].write_text(json.dumps({**GGI, "provenance": prov}))
     elif kind == "csv_no_sidecar":
         Path(f"{paths['perturbation']}.json").unlink()
     elif kind == "csv_edited":  # still a valid table, but not the one its sidecar describes
@@ -217,6 +221,8 @@ BAD_INPUTS = [
      r"--embeddings '.*emb\.parquet'"),
     ("ggi_old_file", ValueError,
      r"ggi file '.*ggi\.json' records no fingerprint .*older biobft.*model 'toy-model'"),
+    ("ggi_other_scheme", ValueError,
+     r"records a table fingerprint of scheme 'biobft-table-v0'; this biobft compares"),
     ("csv_no_sidecar", ValueError,
      r"perturbation file '.*conditions\.csv' has no provenance sidecar 'conditions\.csv\.json'"
      r".*--embedding '"),
@@ -344,3 +350,15 @@ def test_perturbation_csv_is_unchanged_and_its_sidecar_matches(run, tmp_path):
     side = json.loads((tmp_path / "p.csv.json").read_text())
     assert side["csv_sha256"] == hashlib.sha256(plain.read_bytes()).hexdigest()
     assert side["provenance"] == {"table_sha256": "ab"} and side["n_rows"] == len(df)
+
+
+def test_the_fingerprint_scheme_is_pinned():
+    """Result files on disk keep the fingerprint they were written with: if this value changes
+    (fitcache's hashing changed), bump FINGERPRINT so that older files are told apart ("another
+    scheme: rerun") instead of being reported as computed on another table."""
+    vectors = np.arange(6, dtype=np.float32).reshape(3, 2) / 4
+    table = make_table(vectors, ["A", "B", "C"], model="m", source="s")
+    assert FINGERPRINT == "biobft-table-v1"
+    assert table_fingerprint(table) == (
+        "a521e84a509c9bd007dbdd078acc98c272ea66f5af5c18792fd0a7c0d0ce0454"
+    )
