@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     table = read_table(args.embeddings)
     provenance = None
     if args.json is not None:  # fingerprinted before the run, as read
-        from ..report.assemble import table_provenance
+        from ..report.provenance import table_provenance
 
         provenance = table_provenance(table, args.embeddings)
     name_table = read_table(args.name_table) if args.name_table else None

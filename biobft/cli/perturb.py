@@ -59,7 +59,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     table = _embedding(args.embedding)
     provenance = None
     if args.out:  # fingerprinted before the run, as read
-        from ..report.assemble import table_provenance
+        from ..report.provenance import table_provenance
 
         provenance = table_provenance(table, args.embedding)
     df = evaluate_perturbation(
@@ -78,7 +78,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     print(summary.mean().round(3).to_string())
     print(f"normalisation: {df.attrs['biobft']['normalization']}")
     if args.out:
-        from ..report.assemble import write_perturbation_table
+        from ..report.provenance import write_perturbation_table
 
         # the CSV as before, plus <out>.json: the table it was computed on (`biobft assemble`)
         out = write_perturbation_table(df, args.out, provenance=provenance)

@@ -47,7 +47,7 @@ def _cmd_perturbqa(args: argparse.Namespace) -> int:
     table = read_table(args.embeddings)
     provenance = None
     if args.json is not None:  # fingerprinted before the run, as read
-        from ..report.assemble import table_provenance
+        from ..report.provenance import table_provenance
 
         provenance = table_provenance(table, args.embeddings)
     name_table = read_table(args.name_embeddings) if args.name_embeddings else None

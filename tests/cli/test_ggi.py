@@ -48,7 +48,7 @@ def test_cli_prints_table_and_writes_outputs(tmp_path, fake_gene2vec, capsys):
     assert res["roc_auc"] > 0.85 and res["valid"]["roc_auc"] > 0.85
     assert set(res["curves"]) == {"model", "random"}
     from biobft.embed.table import read_table
-    from biobft.report.assemble import table_fingerprint
+    from biobft.report.provenance import table_fingerprint
 
     # the table it was computed on, checked by `biobft assemble`
     assert res["provenance"]["table_sha256"] == table_fingerprint(read_table(emb))

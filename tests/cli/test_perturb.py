@@ -31,7 +31,7 @@ def test_cli_split_evaluate_predict(files, capsys):
     import hashlib
 
     from biobft.embed.table import read_table
-    from biobft.report.assemble import table_fingerprint
+    from biobft.report.provenance import table_fingerprint
 
     side = json.loads((files / "r.csv.json").read_text())
     assert side["csv_sha256"] == hashlib.sha256((files / "r.csv").read_bytes()).hexdigest()

@@ -94,7 +94,7 @@ def test_cli_perturbqa_json_is_what_the_report_assembler_reads(de_files, monkeyp
     record = json.loads(out.read_text())
     assert record["table_meta"]["model"] == "toy" and record["seconds"] > 0
     from biobft.embed.table import read_table
-    from biobft.report.assemble import table_fingerprint
+    from biobft.report.provenance import table_fingerprint
 
     prov = record["provenance"]  # the table it was computed on, checked by `biobft assemble`
     assert prov["table_sha256"] == table_fingerprint(read_table(emb)) and prov["embeddings"] == emb

@@ -80,7 +80,7 @@ def test_cli_assemble_ggi_and_perturbation(saved_run, capsys):
 def test_cli_assemble_refuses_a_result_of_another_table(saved_run, capsys):
     """A fresh-user trial: a perturbation CSV computed on another table was accepted."""
     from biobft.embed.table import read_table
-    from biobft.report.assemble import table_fingerprint
+    from biobft.report.provenance import table_fingerprint
 
     capsys.readouterr()
     out = saved_run / "rep"

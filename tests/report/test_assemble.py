@@ -14,16 +14,9 @@ import pandas as pd
 import pytest
 
 from biobft.embed.table import make_table, read_table, write_table
-from biobft.report.assemble import (
-    FINGERPRINT,
-    assemble_report,
-    read_ggi_result,
-    read_perturbqa_results,
-    table_fingerprint,
-    table_provenance,
-    write_perturbation_table,
-)
+from biobft.report.assemble import assemble_report, read_ggi_result, read_perturbqa_results
 from biobft.report.benchmark import PERTURB_SUMMARY
+from biobft.report.provenance import table_fingerprint, table_provenance, write_perturbation_table
 from biobft.report.write import write_report
 
 GGI = {
@@ -315,50 +308,3 @@ def test_same_vectors_with_changed_metadata_are_refused(run):
     run["ggi"].write_text(json.dumps({**GGI, "provenance": prov}))
     with pytest.raises(ValueError, match=r"same vectors but records model 'minilm' where "):
         _assemble(run)
-
-
-def test_the_fingerprint_is_the_content_of_the_table(run, tmp_path):
-    table = read_table(run["embeddings"])
-    key = table_fingerprint(table)
-    assert len(key) == 64 and int(key, 16) >= 0
-    csv = read_table(write_table(table, tmp_path / "same.csv"))  # other format, same content
-    assert table_fingerprint(csv) == key
-    other_meta = table.copy()
-    other_meta.attrs = {"biobft": {"model": "x"}}
-    assert table_fingerprint(other_meta) == key  # metadata is compared apart
-    nudged = table.copy()
-    nudged.iloc[3, 2] = np.nextafter(nudged.iloc[3, 2], np.float32(np.inf), dtype=np.float32)
-    renamed = table.rename(index={"G5": "G5b"})
-    changed = [nudged, table.iloc[::-1], renamed, table.iloc[:-1], table.iloc[:, :-1]]
-    keys = {table_fingerprint(t) for t in changed}
-    assert key not in keys and len(keys) == len(changed)
-    prov = table_provenance(table, run["embeddings"])
-    assert prov == {
-        "embeddings": str(run["embeddings"]), "fingerprint": FINGERPRINT, "table_sha256": key,
-        "model": "toy-model", "source": "refseq", "n_genes": 30, "dim": 4,
-    }  # fmt: skip
-
-
-def test_perturbation_csv_is_unchanged_and_its_sidecar_matches(run, tmp_path):
-    import hashlib
-
-    df = pd.read_csv(run["perturbation"])
-    path = write_perturbation_table(df, tmp_path / "p.csv", provenance={"table_sha256": "ab"})
-    plain = tmp_path / "plain.csv"
-    df.to_csv(plain, index=False)
-    assert path.read_bytes() == plain.read_bytes()  # what pandas users read, byte for byte
-    side = json.loads((tmp_path / "p.csv.json").read_text())
-    assert side["csv_sha256"] == hashlib.sha256(plain.read_bytes()).hexdigest()
-    assert side["provenance"] == {"table_sha256": "ab"} and side["n_rows"] == len(df)
-
-
-def test_the_fingerprint_scheme_is_pinned():
-    """Result files on disk keep the fingerprint they were written with: if this value changes
-    (fitcache's hashing changed), bump FINGERPRINT so that older files are told apart ("another
-    scheme: rerun") instead of being reported as computed on another table."""
-    vectors = np.arange(6, dtype=np.float32).reshape(3, 2) / 4
-    table = make_table(vectors, ["A", "B", "C"], model="m", source="s")
-    assert FINGERPRINT == "biobft-table-v1"
-    assert table_fingerprint(table) == (
-        "a521e84a509c9bd007dbdd078acc98c272ea66f5af5c18792fd0a7c0d0ce0454"
-    )

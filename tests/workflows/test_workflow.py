@@ -191,7 +191,7 @@ def test_tiny_real_run(tiny_lm_dir, data_mirror, tmp_path):
         results = json.loads((report / "results.json").read_text())
         # the report holds the ggi rule's numbers (assembled, not computed again)
         ggi.pop("curves")
-        from biobft.report.assemble import table_fingerprint
+        from biobft.report.provenance import table_fingerprint
 
         assert ggi.pop("provenance")["table_sha256"] == table_fingerprint(table)
         assert results["ggi"] == ggi
