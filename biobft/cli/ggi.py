@@ -92,6 +92,11 @@ def run(args: argparse.Namespace) -> int:
         if out is not None:
             check_writable(out, what=flag)
     table = read_table(args.embeddings)
+    provenance = None
+    if args.json is not None:  # fingerprinted before the run, as read
+        from ..report.provenance import table_provenance
+
+        provenance = table_provenance(table, args.embeddings)
     name_table = read_table(args.name_table) if args.name_table else None
     texts = None if args.no_leakage else _texts(table, args.texts_source)
 
@@ -108,10 +113,14 @@ def run(args: argparse.Namespace) -> int:
     )
     print(result.summary())
     if args.json is not None:
+        import json
+
         from .._paths import atomic_path
 
+        # the table it was computed on (content fingerprint): `biobft assemble` checks it
+        record = {**result.to_dict(curves=True), "provenance": provenance}
         with atomic_path(args.json) as tmp:
-            tmp.write_text(result.to_json(curves=True))
+            tmp.write_text(json.dumps(record, indent=2))
         print(f"wrote {args.json}")
     if args.plot is not None:
         from ..pl._ggi import roc_curves

@@ -56,9 +56,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     _check_outputs(args)
     adata = _load_adata(args.data)
+    table = _embedding(args.embedding)
+    provenance = None
+    if args.out:  # fingerprinted before the run, as read
+        from ..report.provenance import table_provenance
+
+        provenance = table_provenance(table, args.embedding)
     df = evaluate_perturbation(
         adata,
-        embedding=_embedding(args.embedding),
+        embedding=table,
         condition_key=args.condition_key,
         control=args.control,
         cell_type_key=args.cell_type_key,
@@ -72,10 +78,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     print(summary.mean().round(3).to_string())
     print(f"normalisation: {df.attrs['biobft']['normalization']}")
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        df.to_csv(out, index=False)
-        print(f"wrote {out}")
+        from ..report.provenance import write_perturbation_table
+
+        # the CSV as before, plus <out>.json: the table it was computed on (`biobft assemble`)
+        out = write_perturbation_table(df, args.out, provenance=provenance)
+        print(f"wrote {out} (+ {out.name}.json: the embedding table it was computed on)")
     return 0
 
 
@@ -132,7 +139,11 @@ def add_parser(subparsers) -> None:
         "--split", default=None, help="loo | kfold | simulation | cross_cell_type | JSON"
     )
     ev.add_argument("--missing", default="error", choices=["error", "skip", "mean"])
-    ev.add_argument("--out", default=None, help="CSV of per-condition metrics")
+    ev.add_argument(
+        "--out",
+        default=None,
+        help="CSV of per-condition metrics (+ <out>.json: the embedding table's fingerprint)",
+    )
     ev.set_defaults(func=_cmd_evaluate)
 
     sp = sub.add_parser("split", help="write a split JSON file")

@@ -45,6 +45,11 @@ def _cmd_perturbqa(args: argparse.Namespace) -> int:
             "`biobft embed --source 'refseq|go|name' --out table.parquet`"
         )
     table = read_table(args.embeddings)
+    provenance = None
+    if args.json is not None:  # fingerprinted before the run, as read
+        from ..report.provenance import table_provenance
+
+        provenance = table_provenance(table, args.embeddings)
     name_table = read_table(args.name_embeddings) if args.name_embeddings else None
     res = evaluate_de_pairs(
         pairs,
@@ -70,6 +75,7 @@ def _cmd_perturbqa(args: argparse.Namespace) -> int:
             "task": None if own else args.task,
             "embeddings": str(args.embeddings),
             "table_meta": {k: v for k, v in table_metadata(table).items() if k != "missing"},
+            "provenance": provenance,  # table fingerprint: `biobft assemble` checks it
             "missing": args.missing,
             "seed": args.seed,
             "seconds": res.attrs.get("seconds"),

@@ -65,7 +65,10 @@ def _add_assemble(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Assemble report.md, results.json and figures in --out from results already on disk "
             "(biobft ggi --json, biobft perturb evaluate --out, biobft perturbqa --json), "
-            "without running any step again. Every input is checked before anything is written."
+            "without running any step again. Every input is checked before anything is written, "
+            "and each must record the content fingerprint of --embeddings (the table it was "
+            "computed on): results of another table, or older files without a fingerprint, are "
+            "refused (rerun their step)."
         ),
     )
     p.add_argument("--embeddings", required=True, type=Path, help="the run's embedding table")
@@ -74,7 +77,12 @@ def _add_assemble(subparsers: argparse._SubParsersAction) -> None:
         "--perturbation", type=Path, help="per-condition CSV (biobft perturb evaluate --out)"
     )
     p.add_argument(
-        "--perturbqa", type=Path, nargs="+", default=[], help="biobft perturbqa --json files"
+        "--perturbqa",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="biobft perturbqa --cell-line/--task --json files (PerturbQA files; results on "
+        "one's own --pairs have no published numbers and are refused)",
     )
     p.add_argument(
         "--perturb-dataset", default="norman19", help="perturbation data set name, for the title"

@@ -8,23 +8,35 @@ returns the :class:`~biobft.report.benchmark.BenchmarkResult` that
 and figures as ``biobft benchmark``). ``biobft assemble`` is its command line.
 
 Each input is checked before anything is written; a missing or malformed file raises one error
-that names the file and the rule (and command) that makes it.
+that names the file and the rule (and command) that makes it. Every result file records the
+embedding table it was computed on (:mod:`biobft.report.provenance`: a content fingerprint of
+the table, its model and source); :func:`assemble_report` compares every input file with the
+``embeddings`` table and refuses, in one error listing each file, any result computed on another
+table, on no table, or without a fingerprint (an unverifiable file is never passed silently).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .benchmark import PERTURB_SUMMARY, BenchmarkResult
 from .perturbqa import PUBLISHED, PerturbQAResult
+from .provenance import (
+    PRODUCERS,
+    _bad,
+    _describe,
+    _differs,
+    _existing,
+    _read_json,
+    _table_record,
+    check_provenance,
+)
 
 __all__ = [
     "PRODUCERS",
@@ -34,47 +46,12 @@ __all__ = [
     "read_perturbqa_results",
 ]
 
-#: input kind -> the workflow rule and the command that write it (named in every error)
-PRODUCERS: dict[str, str] = {
-    "embeddings": "the workflow's `embed` rule (`biobft embed --out`)",
-    "ggi": "the workflow's `ggi` rule (`biobft ggi --json`)",
-    "perturbation": "the workflow's `perturb` rule (`biobft perturb evaluate --out`)",
-    "perturbqa": "the workflow's `perturbqa` rule (`biobft perturbqa --json`)",
-}
-
 _GGI_KEYS = ("roc_auc", "pr_auc", "accuracy", "features", "classifier", "seed", "n_raw", "n_used")
 _PERTURBQA_COLUMNS = (
     "predictor", "kind", "auroc_per_gene", "perturbation_coverage", "n_genes_scored",
     "n_test_perturbations", "coverage", "auroc", "average_precision", "inner_cv_auroc_per_gene",
     "params",
 )  # fmt: skip
-
-
-def _bad(kind: str, path: Path, problem: str, error: type[Exception] = ValueError) -> Exception:
-    """One error for an unusable input: the file, what is wrong, which rule writes it."""
-    return error(
-        f"cannot assemble the report: {kind} file {str(path)!r} {problem}. It is written by "
-        f"{PRODUCERS[kind]}; run that step again (snakemake --forcerun <rule>) or pass the "
-        "right file"
-    )
-
-
-def _existing(kind: str, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    if not path.is_file():
-        raise _bad(kind, path, "does not exist", FileNotFoundError)
-    return path
-
-
-def _read_json(kind: str, path: str | os.PathLike) -> dict[str, Any]:
-    path = _existing(kind, path)
-    try:
-        record = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise _bad(kind, path, f"is not valid JSON ({err})") from None
-    if not isinstance(record, dict):
-        raise _bad(kind, path, f"holds a JSON {type(record).__name__}, not an object")
-    return record
 
 
 def _need_keys(kind: str, path: Path, record: dict, keys: Sequence[str]) -> None:
@@ -136,6 +113,12 @@ def read_perturbation_table(path: str | os.PathLike) -> pd.DataFrame:
         A missing or unreadable file, no rows, a missing column (``group``, ``predictor`` and
         :data:`~biobft.report.benchmark.PERTURB_SUMMARY`) or a non-numeric metric; the message
         names the file and the ``perturb`` rule.
+
+    Notes
+    -----
+    The embedding table the rows were computed on is in the sidecar ``<path>.json`` written by
+    :func:`~biobft.report.provenance.write_perturbation_table`;
+    :func:`~biobft.report.provenance.read_provenance` reads it.
     """
     path = _existing("perturbation", path)
     try:
@@ -162,18 +145,33 @@ def read_perturbqa_results(paths: Sequence[str | os.PathLike]) -> PerturbQAResul
     ------
     FileNotFoundError, ValueError
         A missing or invalid file, a file scored on one's own ``--pairs`` (no published numbers
-        to set beside it), two files of the same cell line and task, or rows without the
-        report's columns; the message names the file and the ``perturbqa`` rule.
+        to set beside it), two files of the same cell line and task, rows without the
+        report's columns, or two files computed on different embedding tables (their recorded
+        fingerprints or model / source differ); the message names the file and the
+        ``perturbqa`` rule.
     """
     if not paths:
         return None
     res = PerturbQAResult(config={"table": "main"})
     metas, seconds = [], 0.0
+    first: tuple[Path, dict] | None = None  # the first file and its table's record
     for p in paths:
         path = Path(p)
         rec = _read_json("perturbqa", path)
         _need_keys("perturbqa", path, rec, ("cell_line", "task", "rows", "per_gene"))
         key = (rec["cell_line"], rec["task"])
+        if key == (None, None):
+            raise _bad(
+                "perturbqa",
+                path,
+                f"holds scores on one's own DE-pair table ({rec.get('pairs')!r}, "
+                "`biobft perturbqa --pairs`), not on a PerturbQA file",
+                fix="The report's PerturbQA section sets each score beside the published "
+                f"PerturbQA numbers, which exist only for the PerturbQA files {sorted(PUBLISHED)}. "
+                "Leave this file out of --perturbqa (the JSON itself is the result on your own "
+                "table), or score a PerturbQA file for the report: `biobft perturbqa --cell-line "
+                "k562 --task de --embeddings <table> --json k562_de.json`",
+            )
         if key not in PUBLISHED:
             raise _bad(
                 "perturbqa",
@@ -189,6 +187,18 @@ def read_perturbqa_results(paths: Sequence[str | os.PathLike]) -> PerturbQAResul
         rows.attrs["per_gene"] = rec["per_gene"]
         res.tables[key] = rows
         metas.append(rec.get("table_meta") or {})
+        mine = _table_record(rec)
+        if first is None:
+            first = (path, mine)
+        elif _differs(first[1], mine):
+            raise _bad(
+                "perturbqa",
+                path,
+                f"was computed on another embedding table ({_describe(mine)}) than "
+                f"{str(first[0])!r} ({_describe(first[1])})",
+                fix="All PerturbQA files of one report come from one table: rerun the odd one "
+                f"out with {PRODUCERS['perturbqa']} on the report's table, or pass the right file",
+            )
         seconds += float(rec.get("seconds") or 0.0)
     res.seconds = round(seconds, 2)
     res.config.update(
@@ -197,18 +207,6 @@ def read_perturbqa_results(paths: Sequence[str | os.PathLike]) -> PerturbQAResul
         table_meta=metas[0],
     )
     return res
-
-
-def _same_table(kind: str, path: Path, meta: dict, table_meta: dict) -> None:
-    """A result computed on another embedding table than ``embeddings`` is refused."""
-    for key in ("model", "source"):
-        if key in meta and key in table_meta and str(meta[key]) != str(table_meta[key]):
-            raise _bad(
-                kind,
-                path,
-                f"was computed on an embedding table with {key} {meta[key]!r}, but the "
-                f"embeddings given have {key} {table_meta[key]!r} (a result of another run?)",
-            )
 
 
 def assemble_report(
@@ -247,8 +245,12 @@ def assemble_report(
     Raises
     ------
     FileNotFoundError, ValueError
-        No result given, or an input that is missing, malformed or computed on another table;
-        the message names the file and the rule that writes it.
+        No result given, or an input that is missing or malformed (the message names the file
+        and the rule that writes it); or inputs not shown to be computed on ``embeddings``: a
+        file whose recorded table fingerprint (:func:`~biobft.report.provenance.table_provenance`)
+        or model / source
+        differs, one computed without a table, and one that records no fingerprint (an older
+        or hand-made file; rerun its step). One error lists every such file and the fix.
     """
     from ..embed.table import read_table, table_metadata
 
@@ -264,12 +266,14 @@ def assemble_report(
         raise _bad("embeddings", path, f"is not a readable embedding table ({err})") from None
     meta = table_metadata(table)
     ggi_result = None if ggi is None else read_ggi_result(ggi)
-    if ggi_result is not None:
-        _same_table("ggi", Path(ggi), ggi_result.table_meta, meta)
     per_condition = None if perturbation is None else read_perturbation_table(perturbation)
+    for p in perturbqa:  # each file's own checks first, then every file against the table
+        read_perturbqa_results([p])
+    inputs = [("ggi", Path(ggi))] if ggi is not None else []
+    inputs += [("perturbation", Path(perturbation))] if perturbation is not None else []
+    inputs += [("perturbqa", Path(p)) for p in perturbqa]
+    check_provenance(inputs, embeddings=path, table=table)
     pqa = read_perturbqa_results(list(perturbqa))
-    if pqa is not None:
-        _same_table("perturbqa", Path(perturbqa[0]), pqa.config["table_meta"], meta)
     timings = {}
     if ggi_result is not None:
         timings["ggi model fit"] = round(float(ggi_result.fit_seconds), 2)

@@ -47,6 +47,12 @@ def test_cli_prints_table_and_writes_outputs(tmp_path, fake_gene2vec, capsys):
     res = json.loads(out_json.read_text())
     assert res["roc_auc"] > 0.85 and res["valid"]["roc_auc"] > 0.85
     assert set(res["curves"]) == {"model", "random"}
+    from biobft.embed.table import read_table
+    from biobft.report.provenance import table_fingerprint
+
+    # the table it was computed on, checked by `biobft assemble`
+    assert res["provenance"]["table_sha256"] == table_fingerprint(read_table(emb))
+    assert res["provenance"]["embeddings"] == str(emb)
     assert out_png.stat().st_size > 1000
     from biobft.ggi import load_model
 

@@ -27,6 +27,16 @@ def test_cli_split_evaluate_predict(files, capsys):
                  "--out", str(files / "r.csv")])  # fmt: skip
     assert code == 0 and (files / "r.csv").is_file()
     assert "ridge" in capsys.readouterr().out
+    # beside the CSV: the table it was computed on and the CSV's sha256 (biobft assemble)
+    import hashlib
+
+    from biobft.embed.table import read_table
+    from biobft.report.provenance import table_fingerprint
+
+    side = json.loads((files / "r.csv.json").read_text())
+    assert side["csv_sha256"] == hashlib.sha256((files / "r.csv").read_bytes()).hexdigest()
+    assert side["provenance"]["table_sha256"] == table_fingerprint(read_table(emb))
+    assert side["provenance"]["embeddings"] == emb
     code = main(["perturb", "predict", "--data", data, "--embedding", emb,
                  "--perturbations", "P1,P2+P3", "--out", str(files / "p.h5ad")])  # fmt: skip
     assert code == 0 and (files / "p.h5ad").is_file()

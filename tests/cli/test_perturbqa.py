@@ -93,6 +93,12 @@ def test_cli_perturbqa_json_is_what_the_report_assembler_reads(de_files, monkeyp
     assert code == 0 and asked == [("k562", "dir")]
     record = json.loads(out.read_text())
     assert record["table_meta"]["model"] == "toy" and record["seconds"] > 0
+    from biobft.embed.table import read_table
+    from biobft.report.provenance import table_fingerprint
+
+    prov = record["provenance"]  # the table it was computed on, checked by `biobft assemble`
+    assert prov["table_sha256"] == table_fingerprint(read_table(emb)) and prov["embeddings"] == emb
+    assert (prov["model"], prov["source"], prov["n_genes"]) == ("toy", "toy", 60)
     res = read_perturbqa_results([out])
     table = res.tables[("k562", "dir")]
     assert table.to_dict("records") == record["rows"]
@@ -102,5 +108,39 @@ def test_cli_perturbqa_json_is_what_the_report_assembler_reads(de_files, monkeyp
     assert main(["perturbqa", "--pairs", str(de_files / "pairs.csv"), "--embeddings", emb,
                  "--predictors", "knn", "--json", str(own)]) == 0  # fmt: skip
     assert json.loads(own.read_text())["cell_line"] is None
-    with pytest.raises(ValueError, match="not a PerturbQA file"):
+    with pytest.raises(ValueError, match=r"own DE-pair table .*published PerturbQA numbers.*"
+                       r"Leave this file out of --perturbqa"):  # fmt: skip
         read_perturbqa_results([own])
+
+
+def test_cli_assemble_checks_every_perturbqa_file(de_files, monkeypatch, capsys, tmp_path):
+    """A fresh-user trial: only the first --perturbqa file was compared with --embeddings, so
+    a file of another table went into the report when it came second."""
+    import pandas as pd
+
+    from biobft import datasets
+    from biobft.embed.table import read_table
+
+    pairs = pd.read_csv(de_files / "pairs.csv")
+    monkeypatch.setattr(datasets, "perturbqa", lambda cell_line, task: pairs)
+    emb = de_files / "de_emb.parquet"
+    other = read_table(emb)
+    other.index = list(other.index[::-1])  # same metadata, vectors on other genes
+    write_table(other, tmp_path / "other.parquet")
+    files = {}
+    for task, table in (("de", emb), ("dir", tmp_path / "other.parquet")):
+        files[task] = tmp_path / f"k562_{task}.json"
+        assert main(["perturbqa", "--task", task, "--embeddings", str(table), "--predictors",
+                     "knn", "--json", str(files[task])]) == 0  # fmt: skip
+    out = tmp_path / "rep"
+    for order in ([files["de"], files["dir"]], [files["dir"], files["de"]]):
+        capsys.readouterr()
+        code = main(["assemble", "--embeddings", str(emb), "--perturbqa", *map(str, order),
+                     "--out", str(out)])  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == 2 and "1 input file(s)" in err, err
+        assert f"perturbqa file {str(files['dir'])!r} was computed on another" in err
+        assert not out.exists()
+    code = main(["assemble", "--embeddings", str(emb), "--perturbqa", str(files["de"]),
+                 "--out", str(out)])  # fmt: skip
+    assert code == 0 and "## PerturbQA" in (out / "report.md").read_text()

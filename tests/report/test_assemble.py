@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from biobft.embed.table import make_table, write_table
+from biobft.embed.table import make_table, read_table, write_table
 from biobft.report.assemble import assemble_report, read_ggi_result, read_perturbqa_results
 from biobft.report.benchmark import PERTURB_SUMMARY
+from biobft.report.provenance import table_fingerprint, table_provenance, write_perturbation_table
 from biobft.report.write import write_report
 
 GGI = {
@@ -46,7 +47,7 @@ GGI = {
 }
 
 
-def _perturbqa_record(cell_line="k562", task="de") -> dict:
+def _perturbqa_record(cell_line="k562", task="de", provenance=None) -> dict:
     rows = [
         {"predictor": name, "kind": kind, "auroc_per_gene": auc, "perturbation_coverage": 1.0,
          "n_genes_scored": 12, "n_test_perturbations": 10, "coverage": 1.0, "auroc": auc + 0.01,
@@ -59,6 +60,7 @@ def _perturbqa_record(cell_line="k562", task="de") -> dict:
         "cell_line": cell_line,
         "task": task,
         "table_meta": {"model": "toy-model", "source": "refseq"},
+        "provenance": provenance,
         "seconds": 4.0,
         "rows": rows,
         "per_gene": per_gene,
@@ -78,7 +80,9 @@ def run(tmp_path) -> dict[str, Path]:
         "perturbqa": tmp_path / "k562_de.json",
     }
     write_table(table, paths["embeddings"])
-    paths["ggi"].write_text(json.dumps(GGI))
+    # each result records the table it was computed on, as `biobft ggi / perturb / perturbqa` do
+    prov = table_provenance(read_table(paths["embeddings"]), paths["embeddings"])
+    paths["ggi"].write_text(json.dumps({**GGI, "provenance": prov}))
     rows = [
         {"predictor": p, "condition": f"C{i}", "group": g, **dict(zip(PERTURB_SUMMARY, m))}
         for i, (p, g) in enumerate(
@@ -86,8 +90,8 @@ def run(tmp_path) -> dict[str, Path]:
         )
         for m in [rng.normal(size=len(PERTURB_SUMMARY))]
     ]
-    pd.DataFrame(rows).to_csv(paths["perturbation"], index=False)
-    paths["perturbqa"].write_text(json.dumps(_perturbqa_record()))
+    write_perturbation_table(pd.DataFrame(rows), paths["perturbation"], provenance=prov)
+    paths["perturbqa"].write_text(json.dumps(_perturbqa_record(provenance=prov)))
     return paths
 
 
@@ -148,6 +152,17 @@ def test_ggi_json_round_trip_of_a_real_result(tmp_path):
     assert back.to_dict(curves=True) == json.loads(res.to_json(curves=True))
 
 
+def _other_table(folder: Path, *, metadata: bool = True) -> tuple[pd.DataFrame, Path]:
+    """A table of the run's genes with other vectors (written, read back) and its path."""
+    genes = [f"G{i}" for i in range(30)]
+    vectors = np.random.default_rng(1).normal(size=(30, 4))
+    table = make_table(vectors, genes, model="toy-model", source="refseq")
+    if not metadata:
+        table.attrs = {}
+    path = write_table(table, folder / ("other.parquet" if metadata else "bare_other.parquet"))
+    return read_table(path), path
+
+
 def _break(paths: dict[str, Path], kind: str) -> None:
     if kind == "no_ggi":
         paths["ggi"].unlink()
@@ -157,8 +172,24 @@ def _break(paths: dict[str, Path], kind: str) -> None:
         paths["ggi"].write_text(json.dumps({k: v for k, v in GGI.items() if k != "roc_auc"}))
     elif kind == "ggi_no_curve":
         paths["ggi"].write_text(json.dumps({k: v for k, v in GGI.items() if k != "curves"}))
-    elif kind == "ggi_other_table":
-        paths["ggi"].write_text(json.dumps({**GGI, "table_meta": {"model": "minilm"}}))
+    elif kind == "ggi_other_table":  # same genes and metadata, other vectors
+        other = _other_table(paths["embeddings"].parent)
+        paths["ggi"].write_text(json.dumps({**GGI, "provenance": table_provenance(*other)}))
+    elif kind == "ggi_old_file":  # written before results recorded a fingerprint
+        paths["ggi"].write_text(json.dumps(GGI))
+    elif kind == "ggi_other_scheme":  # a fingerprint this biobft cannot compare
+        prov = json.loads(paths["ggi"].read_text())["provenance"]
+        prov = {**prov, "fingerprint": "biobft-table-v0"}
+        paths["ggi"].write_text(json.dumps({**GGI, "provenance": prov}))
+    elif kind == "csv_no_sidecar":
+        Path(f"{paths['perturbation']}.json").unlink()
+    elif kind == "csv_edited":  # still a valid table, but not the one its sidecar describes
+        df = pd.read_csv(paths["perturbation"])
+        df.loc[0, "rmse"] += 1.0
+        df.to_csv(paths["perturbation"], index=False)
+    elif kind == "csv_no_table":  # `biobft perturb evaluate` without --embedding
+        df = pd.read_csv(paths["perturbation"])
+        write_perturbation_table(df, paths["perturbation"], provenance=table_provenance(None))
     elif kind == "csv_no_column":
         pd.read_csv(paths["perturbation"]).drop(columns="rmse").to_csv(paths["perturbation"])
     elif kind == "csv_empty":
@@ -176,10 +207,26 @@ BAD_INPUTS = [
     ("ggi_not_json", ValueError, r"ggi\.json' is not valid JSON.*`biobft ggi --json`"),
     ("ggi_no_key", ValueError, r"lacks the key\(s\) \['roc_auc'\].*`ggi` rule"),
     ("ggi_no_curve", ValueError, r"no ROC curve of the model"),
-    ("ggi_other_table", ValueError, r"model 'minilm'.*'toy-model'.*another run"),
+    ("ggi_other_table", ValueError,
+     r"1 input file\(s\) are not shown to be computed on --embeddings '.*emb\.parquet'.*\n"
+     r"  - ggi file '.*ggi\.json' was computed on another embedding table \('.*other\.parquet', "
+     r"sha256 [0-9a-f]{12}, model 'toy-model'.*\): rerun .*`biobft ggi --json`\) with "
+     r"--embeddings '.*emb\.parquet'"),
+    ("ggi_old_file", ValueError,
+     r"ggi file '.*ggi\.json' records no fingerprint .*older biobft.*model 'toy-model'"),
+    ("ggi_other_scheme", ValueError,
+     r"records a table fingerprint of scheme 'biobft-table-v0'; this biobft compares"),
+    ("csv_no_sidecar", ValueError,
+     r"perturbation file '.*conditions\.csv' has no provenance sidecar 'conditions\.csv\.json'"
+     r".*--embedding '"),
+    ("csv_edited", ValueError, r"conditions\.csv' does not match its provenance sidecar"),
+    ("csv_no_table", ValueError,
+     r"conditions\.csv' was computed without an embedding table \(no --embedding\)"),
     ("csv_no_column", ValueError, r"csv' lacks the column\(s\) \['rmse'\].*`perturb`"),
     ("csv_empty", ValueError, r"conditions\.csv' is not a readable CSV.*`perturb` rule"),
-    ("perturbqa_own_pairs", ValueError, r"k562_de\.json' .*not a PerturbQA file.*`perturbqa`"),
+    ("perturbqa_own_pairs", ValueError,
+     r"k562_de\.json' holds scores on one's own DE-pair table .*`biobft perturbqa --pairs`.*"
+     r"published PerturbQA numbers.*Leave this file out of --perturbqa"),
     ("no_embeddings", FileNotFoundError, r"emb\.parquet' does not exist.*`embed` rule"),
 ]  # fmt: skip
 
@@ -202,3 +249,62 @@ def test_nothing_to_assemble(run):
 def test_two_files_of_one_perturbqa_task_are_refused(run):
     with pytest.raises(ValueError, match=r"repeats cell line / task \('k562', 'de'\)"):
         read_perturbqa_results([run["perturbqa"], run["perturbqa"]])
+
+
+# ----------------------------------------------------------------------------- provenance
+def _pqa_on(folder: Path, name: str, task: str, table_and_path) -> Path:
+    path = folder / name
+    record = _perturbqa_record(task=task, provenance=table_provenance(*table_and_path))
+    path.write_text(json.dumps(record))
+    return path
+
+
+def test_every_perturbqa_file_is_checked_in_either_order(run, tmp_path):
+    """Bug of a fresh-user trial: only the first --perturbqa file was compared with the table."""
+    a = run["perturbqa"]  # k562 de, computed on the run's table
+    b = _pqa_on(tmp_path, "k562_dir.json", "dir", _other_table(tmp_path))
+    for order in ([a, b], [b, a]):
+        with pytest.raises(ValueError, match=r"k562_dir\.json' was computed on another") as err:
+            assemble_report(embeddings=run["embeddings"], perturbqa=order)
+        assert "k562_de.json" not in str(err.value)  # the good file is not blamed
+    # read alone, two files of different tables are refused too, naming the first file
+    with pytest.raises(ValueError, match=r"k562_de\.json' was computed on another .*k562_dir"):
+        read_perturbqa_results([b, a])
+    # both files on the run's table assemble
+    c = _pqa_on(tmp_path, "k562_dir_ok.json", "dir", (read_table(run["embeddings"]), "x"))
+    res = assemble_report(embeddings=run["embeddings"], perturbqa=[a, c]).perturbqa
+    assert set(res.tables) == {("k562", "de"), ("k562", "dir")}
+
+
+def test_a_result_of_another_table_without_metadata_is_refused(run, tmp_path):
+    """Neither table records a model or source: the fingerprint still tells them apart, and
+    every wrong file is listed in the one error."""
+    bare = read_table(run["embeddings"])
+    bare.attrs = {}
+    emb = write_table(bare, tmp_path / "bare.parquet")
+    assert read_table(emb).attrs["biobft"] == {}
+    other = _other_table(tmp_path, metadata=False)
+    prov = table_provenance(*other)
+    assert prov["model"] is None and prov["source"] is None
+    run["ggi"].write_text(json.dumps({**GGI, "provenance": prov}))
+    df = pd.read_csv(run["perturbation"])
+    write_perturbation_table(df, run["perturbation"], provenance=prov)
+    with pytest.raises(ValueError, match=r"2 input file\(s\)") as err:
+        assemble_report(embeddings=emb, ggi=run["ggi"], perturbation=run["perturbation"])
+    msg = str(err.value)
+    assert "ggi file" in msg and "perturbation file" in msg and "bare_other.parquet" in msg
+    assert table_fingerprint(other[0])[:12] in msg and table_fingerprint(bare)[:12] in msg
+    # the same results recorded on the bare table itself are accepted
+    prov = table_provenance(read_table(emb), emb)
+    run["ggi"].write_text(json.dumps({**GGI, "provenance": prov}))
+    write_perturbation_table(df, run["perturbation"], provenance=prov)
+    got = assemble_report(embeddings=emb, ggi=run["ggi"], perturbation=run["perturbation"])
+    assert got.ggi.roc_auc == 0.75 and got.embedding["n_genes"] == 30
+
+
+def test_same_vectors_with_changed_metadata_are_refused(run):
+    table = read_table(run["embeddings"])
+    prov = {**table_provenance(table, run["embeddings"]), "model": "minilm"}
+    run["ggi"].write_text(json.dumps({**GGI, "provenance": prov}))
+    with pytest.raises(ValueError, match=r"same vectors but records model 'minilm' where "):
+        _assemble(run)

@@ -74,6 +74,10 @@ def test_dry_run_report_assembles_the_earlier_outputs(tmp_path):
         f" --perturbqa {out}/perturbqa/{run}/k562_de.json {out}/perturbqa/{run}/k562_dir.json"
         " --perturb-dataset norman19"
     ) in text
+    # the perturb rule's provenance sidecar (its table's fingerprint) is an input of the report
+    sidecar = f"{out}/perturb/{run}/perturbation_conditions.csv.json"
+    report_job = text.split("rule report:", 1)[1].split("rule ", 1)[0]
+    assert sidecar in report_job and sidecar in text.split("rule perturb:", 1)[1]
     name = f"{out}/embeddings/minilm__name.parquet"
     assert f"--plot {out}/ggi/{run}.png --features sum --classifier logistic --seed 0" in text
     assert f"--name-table {name}" in text
@@ -187,6 +191,9 @@ def test_tiny_real_run(tiny_lm_dir, data_mirror, tmp_path):
         results = json.loads((report / "results.json").read_text())
         # the report holds the ggi rule's numbers (assembled, not computed again)
         ggi.pop("curves")
+        from biobft.report.provenance import table_fingerprint
+
+        assert ggi.pop("provenance")["table_sha256"] == table_fingerprint(table)
         assert results["ggi"] == ggi
         assert results["config"]["assembled_from"]["ggi"] == str(out / "ggi" / f"{run}.json")
         assert {r["predictor"] for r in results["perturbation_summary"]} == {
@@ -195,6 +202,8 @@ def test_tiny_real_run(tiny_lm_dir, data_mirror, tmp_path):
             "ridge",
         }
         assert (out / "perturb" / run / "perturbation_conditions.csv").stat().st_size > 0
+        side = json.loads((out / "perturb" / run / "perturbation_conditions.csv.json").read_text())
+        assert side["provenance"]["table_sha256"] == table_fingerprint(table)
     # the trained model differs from the base model it started from
     from safetensors.numpy import load_file
 
