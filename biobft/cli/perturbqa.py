@@ -22,7 +22,8 @@ def _check_source(args: argparse.Namespace) -> None:
         if given:
             raise UserError(
                 f"--pairs {str(args.pairs)!r} is scored as it is, so {' and '.join(given)} would "
-                "be ignored; drop them (they choose a PerturbQA table), or drop --pairs"
+                f"be ignored; drop {'it' if len(given) == 1 else 'them'} (--cell-line and "
+                "--task pick a PerturbQA table), or drop --pairs"
             )
     else:
         args.cell_line = args.cell_line or DEFAULT_CELL_LINE

@@ -135,4 +135,4 @@ def test_cli_perturbqa_pairs_with_task_or_cell_line_is_refused(de_files, capsys,
     err = capsys.readouterr()
     assert code == 2 and not out.exists() and "AUROC" not in err.out
     assert f"{extra[0]} {extra[1]}" in err.err
-    assert "would be ignored; drop them" in err.err
+    assert "would be ignored; drop " + ("it" if len(extra) == 2 else "them") in err.err
