@@ -1,13 +1,20 @@
-"""What every sub-command shares: the user-error type, the ``--genes`` file reader and the checks
-that output paths can be written before any work."""
+"""What every sub-command shares: the user-error type, the ``--genes`` file reader, the reader of
+comma-separated options and the checks that output paths can be written before any work."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["UserError", "check_cache_writable", "check_writable", "read_gene_list"]
+__all__ = [
+    "UserError",
+    "check_cache_writable",
+    "check_writable",
+    "comma_list",
+    "read_gene_list",
+]
 
 
 class UserError(Exception):
@@ -97,3 +104,25 @@ def check_cache_writable() -> Path:
         return check_writable(root, what=what, folder=True)
     except UserError as err:
         raise UserError(f"{err} (set BIOBFT_CACHE_DIR to a writable folder)") from None
+
+
+def comma_list(text: str) -> list[str]:
+    """An argparse ``type=`` for comma-separated options: ``"knn, pair"`` -> ``["knn", "pair"]``.
+
+    Items are stripped of surrounding spaces; an empty item (``"knn,,pair"``, a trailing comma,
+    only spaces) is refused, so a typo never becomes a silent empty name.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        An empty item (argparse prints it as a usage error, exit 2).
+    """
+    items = [item.strip() for item in str(text).split(",")]
+    if not any(items):
+        raise argparse.ArgumentTypeError(f"expected comma-separated names; got {text!r}")
+    if not all(items):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has an empty item between commas; write names separated by single "
+            "commas, e.g. 'knn,pair'"
+        )
+    return items

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._common import comma_list
+
 
 def _load_adata(spec: str):
     """An ``.h5ad`` path, or a loader ``perturbench_devel[:norman19]`` / ``kang2018``."""
@@ -70,7 +72,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         cell_type_key=args.cell_type_key,
         sep=args.sep,
         layer=args.layer,
-        predictors=args.predictors.split(",") if args.predictors else None,
+        predictors=args.predictors,
         split=args.split,
         missing=args.missing,
     )
@@ -112,7 +114,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     out = predict_perturbation(
         adata,
         embedding=_embedding(args.embedding),
-        perturbations=args.perturbations.split(","),
+        perturbations=args.perturbations,
         condition_key=args.condition_key,
         control=args.control,
         cell_type_key=args.cell_type_key,
@@ -134,7 +136,9 @@ def add_parser(subparsers) -> None:
     ev = sub.add_parser("evaluate", help="score predictors on held-out conditions")
     _common(ev)
     ev.add_argument("--embedding", default=None, help="embedding table (.parquet/.csv)")
-    ev.add_argument("--predictors", default=None, help="comma-separated (default: all usable)")
+    ev.add_argument(
+        "--predictors", type=comma_list, default=None, help="comma-separated (default: all usable)"
+    )
     ev.add_argument(
         "--split", default=None, help="loo | kfold | simulation | cross_cell_type | JSON"
     )
@@ -158,7 +162,9 @@ def add_parser(subparsers) -> None:
     pr = sub.add_parser("predict", help="predict profiles of perturbations")
     _common(pr)
     pr.add_argument("--embedding", default=None)
-    pr.add_argument("--perturbations", required=True, help="comma-separated condition labels")
+    pr.add_argument(
+        "--perturbations", type=comma_list, required=True, help="comma-separated condition labels"
+    )
     pr.add_argument("--predictor", default="ridge")
     pr.add_argument("--missing", default="error", choices=["error", "skip", "mean"])
     pr.add_argument("--out", required=True, help="output .h5ad")

@@ -6,6 +6,29 @@ import argparse
 import json
 from pathlib import Path
 
+from ._common import comma_list
+
+DEFAULT_CELL_LINE = "k562"
+DEFAULT_TASK = "de"
+
+
+def _check_source(args: argparse.Namespace) -> None:
+    """``--pairs`` replaces ``--cell-line`` / ``--task``: giving both is a usage error."""
+    from ._common import UserError
+
+    if args.pairs is not None:
+        given = [f"--{k.replace('_', '-')} {v}" for k, v in
+                 (("cell_line", args.cell_line), ("task", args.task)) if v is not None]  # fmt: skip
+        if given:
+            raise UserError(
+                f"--pairs {str(args.pairs)!r} is scored as it is, so {' and '.join(given)} would "
+                f"be ignored; drop {'it' if len(given) == 1 else 'them'} (--cell-line and "
+                "--task pick a PerturbQA table), or drop --pairs"
+            )
+    else:
+        args.cell_line = args.cell_line or DEFAULT_CELL_LINE
+        args.task = args.task or DEFAULT_TASK
+
 
 def _read_pairs(path: Path):
     import pandas as pd
@@ -28,6 +51,7 @@ def _cmd_perturbqa(args: argparse.Namespace) -> int:
     from ..perturb.de_pairs import evaluate_de_pairs
     from ._common import check_cache_writable, check_writable
 
+    _check_source(args)
     if args.json is not None:
         check_writable(args.json, what="--json")
     check_cache_writable()
@@ -54,7 +78,7 @@ def _cmd_perturbqa(args: argparse.Namespace) -> int:
     res = evaluate_de_pairs(
         pairs,
         embedding=table,
-        predictors=args.predictors.split(",") if args.predictors else None,
+        predictors=args.predictors,
         missing=args.missing,
         seed=args.seed,
         name_embedding=name_table,
@@ -102,16 +126,25 @@ def add_parser(subparsers) -> None:
             "Genentech Non-Commercial Software License v1.0."
         ),
     )
-    p.add_argument("--cell-line", default="k562", choices=["k562", "rpe1"])
-    p.add_argument("--task", default="de", choices=["de", "dir"])
+    # None = not given: the defaults apply only without --pairs, which cannot be combined with them
+    p.add_argument(
+        "--cell-line", default=None, choices=["k562", "rpe1"],
+        help=f"PerturbQA cell line (default: {DEFAULT_CELL_LINE}); not with --pairs",
+    )  # fmt: skip
+    p.add_argument(
+        "--task", default=None, choices=["de", "dir"],
+        help=f"PerturbQA task (default: {DEFAULT_TASK}); not with --pairs",
+    )  # fmt: skip
     p.add_argument(
         "--pairs", type=Path, default=None,
         help="own DE-pair table (.csv/.tsv/.parquet: pert, gene, label, split); "
-        "replaces --cell-line/--task",
+        "replaces --cell-line/--task (an error to give them too)",
     )  # fmt: skip
     p.add_argument("--embeddings", required=True, help="gene embedding table (.parquet/.csv)")
     p.add_argument("--name-embeddings", default=None, help="name-only table for the baseline")
-    p.add_argument("--predictors", default=None, help="comma-separated (default: all)")
+    p.add_argument(
+        "--predictors", type=comma_list, default=None, help="comma-separated (default: all)"
+    )
     p.add_argument("--missing", default="skip", choices=["error", "skip", "mean"])
     p.add_argument("--allow-shared-perturbations", action="store_true")
     p.add_argument("--seed", type=int, default=0)

@@ -159,8 +159,9 @@ def _resolve_model(model: Any, tokenizer: Any, device: str | None):
     if isinstance(model, (str, os.PathLike)):
         from ..models import load_causal_lm
         from .encoding import model_id as _model_id
+        from .runtime import resolve_device
 
-        lm, tok = load_causal_lm(model, device=device)
+        lm, tok = load_causal_lm(model, device=resolve_device(device))
         if tokenizer is not None:
             tok = tokenizer
         return lm, tok, _model_id(model)

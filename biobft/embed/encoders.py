@@ -160,7 +160,8 @@ def resolve_encoder(model: Any = "minilm", *, device: str | None = None) -> Enco
         A packaged name, a folder, a ``SentenceTransformer``, a ``(model, tokenizer)`` pair or an
         :class:`EncoderHandle`.
     device
-        Where to load a named model.
+        Where to load a named model (checked by :func:`biobft.embed.runtime.resolve_device`
+        first; a loaded model stays where it is).
 
     Raises
     ------
@@ -168,7 +169,12 @@ def resolve_encoder(model: Any = "minilm", *, device: str | None = None) -> Enco
         For a name that is neither packaged nor an existing folder.
     TypeError
         For anything else.
+    ValueError
+        A device that does not exist or that this torch cannot use.
     """
+    from .runtime import resolve_device
+
+    device = resolve_device(device)
     if isinstance(model, EncoderHandle):
         return model
     if isinstance(model, (str, os.PathLike)):

@@ -23,7 +23,7 @@ import numpy as np
 
 from .encoders import ST_POOLING, EncoderHandle, model_id, resolve_encoder
 from .pooling import POOLINGS, get_pooling
-from .runtime import PRECISIONS, resolve_backend, resolve_precision
+from .runtime import PRECISIONS, resolve_backend, resolve_device, resolve_precision
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ __all__ = [
     "model_id",
     "release_encoders",
     "resolve_backend",
+    "resolve_device",
     "resolve_encoder",
     "resolve_precision",
 ]
@@ -106,14 +107,26 @@ def _check_options(*, max_length: Any, layer: Any, batch_size: Any) -> None:
         raise ValueError(f"layer must be an integer (-1: last hidden layer); got {layer!r}")
 
 
-def _check_layer(handle: EncoderHandle, layer: int) -> None:
-    """Refuse a hidden layer the loaded model does not have (before any forward pass)."""
+def _check_layer(handle: EncoderHandle, layer: int, *, pooling: str | None = None) -> None:
+    """Refuse a hidden layer the model does not have, or one its pooling would not use.
+
+    A sentence-transformers model with its own pipeline (``pooling=None`` or
+    ``"sentence-transformers"``) always pools the last layer, so another ``layer`` would be
+    silently ignored: refused, with the fix. Runs before any forward pass.
+    """
     net = handle.model[0].auto_model if handle.kind == "st" else handle.model
     n = getattr(getattr(net, "config", None), "num_hidden_layers", None)
     if n is not None and not -(n + 1) <= int(layer) <= n:
         raise ValueError(
             f"layer={layer} does not exist: the model has {n} hidden layers, so layer must lie "
             f"in [{-(n + 1)}, {n}] (0: embeddings, -1: last layer)"
+        )
+    last = int(layer) == -1 or (n is not None and int(layer) == n)
+    if handle.kind == "st" and pooling in (None, ST_POOLING) and not last:
+        raise ValueError(
+            f"layer={layer} does not apply: the sentence-transformers pipeline (pooling="
+            f"{pooling!r}) pools the last layer only; pass pooling='mean' (or another of "
+            f"{sorted(POOLINGS)}) to pool layer {layer}, or leave layer=-1"
         )
 
 
@@ -122,27 +135,50 @@ def _check_degenerate(
 ) -> None:
     """Empty, whitespace-only, control-character and zero-token texts: one error naming them.
 
-    ``names`` (e.g. gene symbols) are used in the message instead of positions.
+    ``names`` (e.g. gene symbols) are used in the message instead of positions. Texts without
+    content (empty, whitespace, zero tokens) and texts with control characters (content, but
+    bytes a tokenizer may drop or mangle silently) get their own reasons and fixes.
     """
-    problems = {
-        "empty or whitespace-only": [i for i, t in enumerate(items) if not t.strip()],
-        "with control characters": [i for i, t in enumerate(items) if _CONTROL.search(t)],
-    }
-    if items and not any(problems.values()):
+    where = "for gene(s)" if names is not None else "at position(s)"
+
+    def who(idx: list[int]) -> list:
+        return [names[i] for i in idx[:10]] if names is not None else idx[:10]
+
+    empty = [i for i, t in enumerate(items) if not t.strip()]
+    control = [i for i, t in enumerate(items) if _CONTROL.search(t)]
+    zero: list[int] = []
+    if items and not empty and not control:
         ids = handle.tokenizer(items, add_special_tokens=False)["input_ids"]
-        problems["that tokenize to zero tokens"] = [i for i, x in enumerate(ids) if not len(x)]
-    found = {k: v for k, v in problems.items() if v}
-    if found:
-        where = "for gene(s)" if names is not None else "at position(s)"
+        zero = [i for i, x in enumerate(ids) if not len(x)]
+    parts = []
+    if empty or zero:
         what = "; ".join(
-            f"{len(v)} text(s) {k} {where} {[names[i] for i in v[:10]] if names else v[:10]}"
-            for k, v in found.items()
+            f"{len(v)} text(s) {k} {where} {who(v)}"
+            for k, v in (
+                ("empty or whitespace-only", empty),
+                ("that tokenize to zero tokens", zero),
+            )
+            if v
         )
-        raise ValueError(
+        parts.append(
             f"{what}: such a text has no content to embed (its vector would be padding only); "
-            "drop or fix them first (e.g. texts = [t for t in texts if t.strip()], and strip "
-            "control characters with re.sub(r'[\\x00-\\x1f\\x7f]', ' ', t))"
+            "drop or fix them first (e.g. texts = [t for t in texts if t.strip()])"
         )
+    if control:
+        first = items[control[0]]
+        pos = _CONTROL.search(first).start()
+        chars = sorted({c for i in control for c in _CONTROL.findall(items[i])})
+        shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in chars[:5])
+        at = f"gene {names[control[0]]!r}" if names is not None else f"position {control[0]}"
+        parts.append(
+            f"{len(control)} text(s) with control characters {where} {who(control)}: {shown} "
+            f"(the first in the text at {at}, character {pos}); a tokenizer drops or mangles "
+            "them silently. Clean "
+            "them first, e.g. texts = [re.sub(r'[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]', ' ', t) "
+            "for t in texts]"
+        )
+    if parts:
+        raise ValueError("; and ".join(parts))
 
 
 def _max_len(handle: EncoderHandle, max_length: int | None) -> int | None:
@@ -274,10 +310,14 @@ def encode(
     max_length
         Truncate texts to this many tokens (also capped by the model's own limit).
     layer
-        Hidden layer to pool (``-1``: last; ``0``: embeddings); ignored by the
-        sentence-transformers pipeline (``pooling=None``).
+        Hidden layer to pool (``-1``: last; ``0``: embeddings). The sentence-transformers
+        pipeline (``pooling=None`` on such a model) pools the last layer only, so another layer
+        is refused there: pass ``pooling="mean"`` to pool it.
     device
-        Device for a model loaded by name; a loaded model stays where it is.
+        Device for a model loaded by name (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``;
+        ``None``: the loader's default); a loaded model stays where it is. Checked before any
+        model loads by :func:`~biobft.embed.runtime.resolve_device`: a device this torch cannot
+        use, or a GPU with ``backend="onnx"`` / ``"openvino"`` (CPU only), is a ValueError.
     backend
         ``"torch"`` (the model itself), ``"openvino"`` (OpenVINO over the converted
         sentence-transformers pipeline, CPU, fp32 or bf16 by ``precision``; needs
@@ -298,7 +338,8 @@ def encode(
     ValueError
         Empty ``texts``, None/NaN texts; empty, whitespace-only, control-character or zero-token
         texts (positions named); ``max_length``/``batch_size`` < 1, a ``layer`` the model does
-        not have; a corrupt ``config.json`` (file named); an unknown pooling, precision or backend.
+        not have or its pooling does not use; a bad ``device`` (see above); a corrupt
+        ``config.json`` (file named); an unknown pooling, precision or backend.
         Over-long texts are truncated to ``max_length`` tokens and counted in the log.
     FileNotFoundError
         A model path that does not exist.
@@ -314,8 +355,8 @@ def encode(
         get_pooling(pooling)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
-    handle = resolve_encoder(model, device=device)
-    _check_layer(handle, layer)
+    handle = resolve_encoder(model, device=resolve_device(device, backend=backend))
+    _check_layer(handle, layer, pooling=pooling)
     _check_degenerate(items, handle)
     pool_fn = None
     if pooling is not None and not (handle.kind == "st" and pooling == ST_POOLING):

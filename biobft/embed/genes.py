@@ -148,7 +148,7 @@ def embed_genes(
 
     _check_options(max_length=max_length, layer=layer, batch_size=batch_size)
     handle = resolve_encoder(model, device=device)
-    _check_layer(handle, layer)
+    _check_layer(handle, layer, pooling=pooling)
     pool_name = pooling or handle.default_pooling
     prec = resolve_precision(precision, handle.device.type)
     mid = model_id or handle.model_id

@@ -3,6 +3,8 @@
 - :func:`resolve_precision`: ``"auto"`` -> ``"bf16"`` where the device runs it fast (a CPU with
   AMX or AVX-512 BF16, detected from torch's CPU capability and ``/proc/cpuinfo``, never
   assumed; a CUDA GPU with bf16), else ``"fp32"`` (``"fp16"`` on older GPUs).
+- :func:`resolve_device`: the one check of a ``device=`` argument (unknown names, CUDA / MPS
+  that this torch cannot use, a GPU for the CPU-only backends), before any model loads.
 - :func:`resolve_backend`: ``"auto"`` -> ``"openvino"`` (:mod:`biobft.embed.openvino_backend`),
   else ``"onnx"`` (:mod:`biobft.embed.backends`), else ``"torch"``, by what is installed, the
   model, the device and the precision.
@@ -18,7 +20,14 @@ from typing import Any
 
 from .encoders import ST_POOLING
 
-__all__ = ["BACKENDS", "PRECISIONS", "cpu_has_fast_bf16", "resolve_backend", "resolve_precision"]
+__all__ = [
+    "BACKENDS",
+    "PRECISIONS",
+    "cpu_has_fast_bf16",
+    "resolve_backend",
+    "resolve_device",
+    "resolve_precision",
+]
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 BACKENDS = ("auto", "torch", "onnx", "openvino")
@@ -65,6 +74,82 @@ def resolve_precision(precision: str, device: str) -> str:
     if str(device) == "cpu":
         return "bf16" if cpu_has_fast_bf16() else "fp32"
     return "fp32"
+
+
+def resolve_device(device: Any, *, backend: str = "torch") -> str | None:
+    """Check a ``device=`` argument once, before any model loads; return it as a string.
+
+    Parameters
+    ----------
+    device
+        ``None`` (the loader's default), a ``torch.device`` or a name such as ``"cpu"``,
+        ``"cuda"``, ``"cuda:1"`` or ``"mps"``.
+    backend
+        The requested backend (a name in :data:`BACKENDS`): ``"onnx"`` and ``"openvino"`` run on
+        CPU only.
+
+    Returns
+    -------
+    ``None`` or the device as a string (``"cuda:0"``, ``"cpu"``, ...).
+
+    Raises
+    ------
+    ValueError
+        Not a device name; CUDA or MPS that this torch build or machine does not have (with the
+        fix); a CUDA index beyond the GPUs present; a non-CPU device for ``backend="onnx"`` or
+        ``"openvino"``.
+    """
+    if device is None:
+        return None
+    import torch
+
+    if not isinstance(device, (str, torch.device)):
+        raise ValueError(
+            f"device must be a name such as 'cpu', 'cuda', 'cuda:1' or 'mps' (or None); got "
+            f"{device!r} ({type(device).__name__})"
+        )
+    try:
+        dev = torch.device(device.strip() if isinstance(device, str) else device)
+    except (RuntimeError, ValueError):
+        raise ValueError(
+            f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:<index>' or 'mps' (or None "
+            "for the default)"
+        ) from None
+    if backend in ("onnx", "openvino") and dev.type != "cpu":
+        raise ValueError(
+            f"backend={backend!r} does not fit: backend {backend} runs on CPU; use "
+            f"backend='torch' for device={str(device)!r}, or device='cpu'"
+        )
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = (
+                "this torch build has no CUDA support (a CPU-only wheel)"
+                if torch.version.cuda is None
+                else "no CUDA GPU is visible (torch.cuda.is_available() is False)"
+            )
+            raise ValueError(
+                f"device={str(device)!r} cannot be used: {why}; pass device='cpu' or None, or "
+                "install a CUDA build of torch on a machine with an NVIDIA GPU"
+            )
+        n = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= n:
+            raise ValueError(
+                f"device={str(device)!r} does not exist: {n} CUDA device(s) are visible "
+                f"(cuda:0 .. cuda:{n - 1}); pass one of them"
+            )
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(
+                f"device={str(device)!r} cannot be used: MPS (Apple GPU) is not available here; "
+                "pass device='cpu' or None"
+            )
+    elif dev.type != "cpu":
+        raise ValueError(
+            f"device={str(device)!r} is not supported: use 'cpu', 'cuda', 'cuda:<index>' or "
+            "'mps' (or None)"
+        )
+    return str(dev)
 
 
 def _misfits(backend: str, handle: Any, pooling: str | None, prec: str) -> list[str]:

@@ -5,21 +5,28 @@ Used by :func:`biobft.perturb.evaluate_de_pairs`; refuses, each with one message
 fix it: a missing column, NaN, empty ``pert``/``gene`` values, labels other than 0/1, split values
 other than ``train``/``test``, no training or no test rows, a perturbation in both splits (a leak,
 unless ``allow_shared_perturbations=True``) and repeated pairs with conflicting labels.
+
+:func:`check_network` is the door of gene networks (the ``graph`` predictor's ``network=``, the
+edge list of :func:`biobft.perturb.embeddings.string_table`): one message for a wrong type,
+missing ``gene_a``/``gene_b`` columns, no edges, NaN or empty gene names, non-symbol (e.g.
+numeric) gene columns and a non-numeric, NaN or negative weight column, before any fit.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DE_PAIR_COLUMNS", "DEPairs", "check_de_pairs"]
+__all__ = ["DE_PAIR_COLUMNS", "NETWORK_COLUMNS", "DEPairs", "check_de_pairs", "check_network"]
 
 DE_PAIR_COLUMNS = ("pert", "gene", "label", "split")
+NETWORK_COLUMNS = ("gene_a", "gene_b")
 
 
 @dataclass(frozen=True)
@@ -152,3 +159,121 @@ def check_de_pairs(pairs: pd.DataFrame, *, allow_shared_perturbations: bool = Fa
     train = out.loc[out["split"] == "train", ["pert", "gene", "label"]].reset_index(drop=True)
     test = out.loc[out["split"] == "test", ["pert", "gene", "label"]].reset_index(drop=True)
     return DEPairs(train=train, test=test, n_duplicates=n_dup)
+
+
+def check_network(
+    network: Any,
+    *,
+    score_col: str | None = "combined_score",
+    require_score: bool = False,
+    what: str = "network",
+) -> pd.DataFrame:
+    """Validate a gene network (the one door of every ``network=`` / edge list) and return edges.
+
+    Parameters
+    ----------
+    network
+        A DataFrame with one row per edge and columns ``gene_a``, ``gene_b`` (gene symbols, str)
+        and optionally ``score_col`` (edge weight, numeric >= 0, e.g. STRING's
+        ``combined_score`` 0-1000), like :func:`biobft.datasets.string_edges`; or a
+        ``networkx.Graph`` whose nodes are gene symbols (weight: the ``score_col`` edge
+        attribute, 1 where absent).
+    score_col
+        Weight column / edge attribute. A DataFrame without it gets weight 1 on every edge,
+        unless ``require_score``. ``None``: every edge weighs 1.
+    require_score
+        ``score_col`` must be a column of the DataFrame.
+    what
+        How the message names the argument.
+
+    Returns
+    -------
+    DataFrame
+        ``gene_a``, ``gene_b`` (str, stripped) and ``w`` (float64 >= 0), RangeIndex, one row per
+        edge as given.
+
+    Raises
+    ------
+    TypeError
+        ``network`` is neither a DataFrame nor a graph with ``.edges``; gene columns that hold
+        non-string values (numbers: map ids to gene symbols first).
+    KeyError
+        ``gene_a`` / ``gene_b`` (or a required ``score_col``) missing.
+    ValueError
+        No edges; NaN/None or empty gene names; a weight column that is not numeric, NaN or
+        negative.
+    """
+    if not isinstance(network, pd.DataFrame):
+        if not hasattr(network, "edges") or not hasattr(network, "nodes"):
+            raise TypeError(
+                f"{what} must be a pandas DataFrame with columns {list(NETWORK_COLUMNS)} (+ an "
+                f"optional weight column {score_col!r}) or a networkx.Graph; got "
+                f"{type(network).__name__}. STRING: biobft.datasets.string_edges()"
+            )
+        rows = [
+            (a, b, d.get(score_col, 1.0) if score_col else 1.0)
+            for a, b, d in network.edges(data=True)
+        ]
+        network = pd.DataFrame(rows, columns=["gene_a", "gene_b", "w"])
+        score_col, require_score = "w", False
+    absent = [c for c in NETWORK_COLUMNS if c not in network.columns]
+    if require_score and score_col is not None and score_col not in network.columns:
+        absent.append(score_col)
+    if absent:
+        weight = "a" if require_score else "optionally a"
+        raise KeyError(
+            f"{what} has no column(s) {absent}; a network needs one row per edge with columns "
+            f"{list(NETWORK_COLUMNS)} (gene symbols) and {weight} weight column {score_col!r} "
+            f"(columns: {list(map(str, network.columns))}); rename yours, e.g. "
+            f"{what}.rename(columns={{'source': 'gene_a', 'target': 'gene_b'}})"
+        )
+    if len(network) == 0:
+        raise ValueError(
+            f"{what} has no edges; pass a non-empty edge list (e.g. "
+            "biobft.datasets.string_edges()) or leave it None for STRING v12"
+        )
+    out = {}
+    for col in NETWORK_COLUMNS:
+        values = network[col]
+        nan = values.isna()
+        if nan.any():
+            raise ValueError(
+                f"{what}[{col!r}] has {int(nan.sum())} NaN/None value(s) (first at index "
+                f"{list(network.index[nan.to_numpy()][:5])}); drop those edges first, e.g. "
+                f"{what}.dropna(subset={list(NETWORK_COLUMNS)})"
+            )
+        wrong = ~values.map(lambda v: isinstance(v, str)).to_numpy(bool)
+        if wrong.any():
+            first = values[wrong].iloc[0]
+            raise TypeError(
+                f"{what}[{col!r}] must hold gene symbols (str); {int(wrong.sum())} value(s) are "
+                f"not, e.g. {first!r} ({type(first).__name__}): map ids to the symbols of the "
+                "embedding table and the DE pairs first"
+            )
+        stripped = values.str.strip()
+        empty = (stripped == "").to_numpy()
+        if empty.any():
+            raise ValueError(
+                f"{what}[{col!r}] is empty in {int(empty.sum())} row(s) (first at index "
+                f"{list(network.index[empty][:5])}); every edge needs two gene symbols"
+            )
+        out[col] = stripped.to_numpy(dtype=object)
+    w = np.ones(len(network))
+    if score_col is not None and score_col in network.columns:
+        raw = network[score_col]
+        num = pd.to_numeric(raw, errors="coerce")
+        bad = (num.isna() & raw.notna()).to_numpy()
+        if bad.any() or raw.dtype == bool:
+            raise ValueError(
+                f"{what}[{score_col!r}] must be numeric edge weights; found e.g. "
+                f"{list(raw[bad].unique()[:3]) if bad.any() else raw.dtype}"
+            )
+        w = num.to_numpy(np.float64)
+        if not np.isfinite(w).all() or (w < 0).any():
+            n_bad = int((~np.isfinite(w) | (w < 0)).sum())
+            raise ValueError(
+                f"{what}[{score_col!r}] has {n_bad} NaN, infinite or negative weight(s); weights "
+                "must be finite and >= 0: fill or drop those edges (or pass score_col=None to "
+                "weigh every edge 1)"
+            )
+    return pd.DataFrame({"gene_a": out["gene_a"], "gene_b": out["gene_b"], "w": w})

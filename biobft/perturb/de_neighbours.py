@@ -12,8 +12,12 @@ import numpy as np
 import pandas as pd
 
 from .de_base import DEPredictor, _fold_score, _gene_base_rate, _inner_folds, _pert_vectors
+from .de_input import check_network
 
-__all__ = ["GraphPairs", "KNNPairs", "neighbour_scores"]
+#: the weight column of STRING edges (:func:`biobft.datasets.string_edges`)
+DEFAULT_SCORE_COL = "combined_score"
+
+__all__ = ["GraphPairs", "KNNPairs", "graph_edges", "neighbour_scores"]
 
 
 def neighbour_scores(
@@ -83,6 +87,17 @@ def neighbour_scores(
             w = np.exp(zk[None, :, :] / temps[:, None, None])  # (T, q, k)
             out[ki * len(temps) : (ki + 1) * len(temps), qidx] = (w * yk).sum(-1) / w.sum(-1)
     return out
+
+
+def graph_edges(network: Any, *, score_col: str | None = DEFAULT_SCORE_COL) -> pd.DataFrame:
+    """The validated edges ``gene_a, gene_b, w`` of a ``graph`` network (see :class:`GraphPairs`).
+
+    An explicitly named weight column must exist; the default ``"combined_score"`` may be
+    absent (every edge then weighs 1). Raises as :func:`~biobft.perturb.de_input.check_network`.
+    """
+    return check_network(
+        network, score_col=score_col, require_score=score_col not in (None, DEFAULT_SCORE_COL)
+    )
 
 
 class _Neighbours(DEPredictor):
@@ -194,13 +209,16 @@ class GraphPairs(_Neighbours):
     Parameters
     ----------
     network
-        Edges as a DataFrame ``gene_a, gene_b`` (+ optional ``score_col``), or a
-        ``networkx.Graph``; default: STRING v12 (``biobft.datasets.string_edges(min_score)``,
-        human gene symbols).
+        Edges as a DataFrame with one row per edge and columns ``gene_a``, ``gene_b`` (gene
+        symbols, str) and optionally ``score_col`` (numeric weight >= 0), or a
+        ``networkx.Graph`` with gene-symbol nodes; default: STRING v12
+        (``biobft.datasets.string_edges(min_score)``, human gene symbols). Validated by
+        :func:`biobft.perturb.de_input.check_network` when the predictor is made.
     min_score
         STRING ``combined_score`` threshold (0-1000) for the default network.
     score_col
         Edge weight column, scaled to [0, 1] by its maximum (``None``: every edge weighs 1).
+        The default ``"combined_score"`` may be absent (weight 1); another name must exist.
     """
 
     name = "graph"
@@ -211,7 +229,7 @@ class GraphPairs(_Neighbours):
         *,
         network: Any = None,
         min_score: float = 400,
-        score_col: str | None = "combined_score",
+        score_col: str | None = DEFAULT_SCORE_COL,
         temperatures: Sequence[float] = (0.05, 0.1, 0.2, 0.5),
         **kw: Any,
     ):
@@ -219,6 +237,8 @@ class GraphPairs(_Neighbours):
         self.network = network
         self.min_score = min_score
         self.score_col = score_col
+        if network is not None:
+            self._check(network)  # a bad network is refused here, before any fit
 
     def _edges(self) -> pd.DataFrame:
         net = self.network
@@ -226,20 +246,10 @@ class GraphPairs(_Neighbours):
             from ..datasets import string_edges
 
             net = string_edges(self.min_score)
-        if not isinstance(net, pd.DataFrame):  # networkx graph
-            rows = [
-                (a, b, float(d.get(self.score_col, 1.0)) if self.score_col else 1.0)
-                for a, b, d in net.edges(data=True)
-            ]
-            return pd.DataFrame(rows, columns=["gene_a", "gene_b", "w"])
-        w = net[self.score_col].to_numpy(float) if self.score_col in net.columns else None
-        return pd.DataFrame(
-            {
-                "gene_a": net["gene_a"].astype(str).to_numpy(),
-                "gene_b": net["gene_b"].astype(str).to_numpy(),
-                "w": np.ones(len(net)) if w is None else w,
-            }
-        )
+        return self._check(net)
+
+    def _check(self, net: Any) -> pd.DataFrame:
+        return graph_edges(net, score_col=self.score_col)
 
     def _fit(self, train):
         edges = self._edges()

@@ -34,9 +34,10 @@ import numpy as np
 import pandas as pd
 
 from ..embed.table import validate_table
-from ._options import check_options
+from ._options import predictor_specs
 from .de_base import _MISSING
 from .de_input import DE_PAIR_COLUMNS, DEPairs, check_de_pairs
+from .de_neighbours import DEFAULT_SCORE_COL, graph_edges
 from .de_predictors import DE_PREDICTORS, Ensemble
 from .embeddings import Missing
 from .metrics import auroc_per_gene
@@ -44,6 +45,45 @@ from .metrics import auroc_per_gene
 logger = logging.getLogger(__name__)
 
 __all__ = ["DE_PAIR_COLUMNS", "DEPairs", "check_de_pairs", "evaluate_de_pairs"]
+
+
+# --------------------------------------------------------------------------- input checks
+DEFAULT_DE_PREDICTORS = ("knn", "graph", "pair", "ensemble")
+
+
+def _check_networks(
+    specs: dict[str, tuple[str, dict[str, Any]]], network: Any, perts: pd.Index
+) -> None:
+    """Validate every network a ``graph`` (alone or inside an ``ensemble``) will use, up front.
+
+    A network given here must also have at least one perturbed gene as a node, else every
+    ``graph`` score would be the base-rate fallback. The default (STRING) is loaded at fit time.
+    """
+    uses: list[tuple[str, dict[str, Any]]] = []
+    for label, (name, params) in specs.items():
+        if name == "graph":
+            uses.append((label, params))
+        elif name == "ensemble" and "graph" in params.get("members", ("knn", "graph")):
+            member = dict(params.get("member_params") or {}).get("graph", {})
+            uses.append((f"{label} (its graph member)", member))
+    for label, params in uses:
+        net = params.get("network", network)
+        if net is None:
+            continue
+        what = "network" if "network" not in params else f"the network of {label!r}"
+        try:
+            edges = graph_edges(net, score_col=params.get("score_col", DEFAULT_SCORE_COL))
+        except (KeyError, TypeError, ValueError) as err:
+            if what == "network":
+                raise
+            raise type(err)(f"{what}: {err.args[0] if err.args else err}") from None
+        nodes = set(edges["gene_a"]) | set(edges["gene_b"])
+        if not nodes & set(perts):
+            raise ValueError(
+                f"{what} ({len(edges)} edges, nodes e.g. {sorted(nodes)[:3]}) has none of the "
+                f"{len(perts)} perturbed genes (e.g. {list(perts[:3])}) as a node, so 'graph' "
+                "would score every pair by the base rate; use the gene symbols of the pairs"
+            )
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -128,9 +168,10 @@ def evaluate_de_pairs(
         Gene embedding table (index = gene symbol): embeds the perturbed genes (and the readout
         genes for ``pair``).
     predictors
-        Names from :data:`DE_PREDICTORS`, or ``{label: {"predictor": name, **params}}``;
-        default ``("knn", "graph", "pair", "ensemble")`` (the ensemble reuses the fitted
-        ``knn`` and ``graph``).
+        A name or names from :data:`DE_PREDICTORS` (``"knn"`` is one predictor), or
+        ``{label: {"predictor": name, **params}}``; default ``("knn", "graph", "pair",
+        "ensemble")`` (the ensemble reuses the fitted ``knn`` and ``graph``). Empty only with
+        ``baselines=True``.
     missing
         Perturbed genes absent from ``embedding``: ``"error"`` (raise, before any fit),
         ``"skip"`` (their test pairs are not scored: see ``coverage``), ``"mean"`` (mean
@@ -141,7 +182,12 @@ def evaluate_de_pairs(
         Optional name-only table (``biobft.embed.embed_genes(source="name")``): the ``name``
         baseline, run through the same predictor as ``random``.
     network
-        Edges for ``graph`` (default STRING v12).
+        Edges for ``graph`` (and the ensemble's graph member): a DataFrame with one row per edge,
+        columns ``gene_a``, ``gene_b`` (gene symbols, str, the same as ``pairs["pert"]``) and an
+        optional weight ``combined_score`` (numeric >= 0; absent: every edge weighs 1), or a
+        ``networkx.Graph``; default STRING v12 (:func:`biobft.datasets.string_edges`). Checked
+        by :func:`~biobft.perturb.de_input.check_network` before any fit, and it must have a
+        perturbed gene as a node.
     baselines
         Add ``base_rate``, ``random`` (and ``name``) rows.
     allow_shared_perturbations
@@ -174,7 +220,9 @@ def evaluate_de_pairs(
     Raises
     ------
     TypeError, KeyError, ValueError
-        Bad pairs (see :func:`check_de_pairs`), bad ``missing``, unknown predictor, an
+        Bad pairs (see :func:`check_de_pairs`), bad ``missing``, unknown predictor, no
+        predictor with ``baselines=False``, a bad ``network`` (see
+        :func:`~biobft.perturb.de_input.check_network`) or one without any perturbed gene, an
         embedding table that covers no perturbed gene, or (``missing="error"``) perturbed genes
         absent from it. All raised before any fit.
 
@@ -189,21 +237,14 @@ def evaluate_de_pairs(
     if missing not in _MISSING:
         raise ValueError(f"missing must be one of {_MISSING}; got {missing!r}")
     table = validate_table(embedding)
-    if predictors is None:
-        predictors = ("knn", "graph", "pair", "ensemble")
-    if not isinstance(predictors, dict):
-        predictors = {p: {"predictor": p} for p in predictors}
-    specs: dict[str, tuple[str, dict[str, Any]]] = {}
-    for label, spec in predictors.items():
-        spec = dict(spec)
-        name = spec.pop("predictor", label)
-        if name not in DE_PREDICTORS:
-            raise ValueError(
-                f"unknown DE-pair predictor {name!r}; choose from {list(DE_PREDICTORS)}"
-            )
-        check_options(DE_PREDICTORS[name], spec, what=f"DE-pair predictor {label!r} ({name})")
-        specs[str(label)] = (name, spec)
+    specs = predictor_specs(
+        DEFAULT_DE_PREDICTORS if predictors is None else predictors,
+        DE_PREDICTORS,
+        what="DE-pair predictor",
+        allow_empty=baselines,
+    )
     all_perts = pd.Index(pd.unique(pd.concat([data.train["pert"], data.test["pert"]])))
+    _check_networks(specs, network, all_perts)
     covered = table.index.intersection(all_perts)
     if len(covered) == 0:
         raise ValueError(

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..embed.table import make_table, validate_table
+from .de_input import check_network
 from .pseudobulk import Pseudobulk
 
 Missing = Literal["error", "skip", "mean"]
@@ -118,21 +119,28 @@ def string_table(
     DataFrame
         ``len(genes present) x n_nodes`` float32 table (columns: the nodes in order of first
         appearance in ``gene_a`` then ``gene_b``).
+
+    Raises
+    ------
+    TypeError, KeyError, ValueError
+        A bad edge list (wrong type, missing columns, no edges, NaN / empty / non-symbol genes,
+        non-numeric, NaN or negative weights: :func:`biobft.perturb.de_input.check_network`),
+        ``restart`` outside (0, 1], or no requested gene in the network.
     """
     import scipy.sparse as sp
 
-    missing_cols = {"gene_a", "gene_b", score} - set(edges.columns)
-    if missing_cols:
-        raise KeyError(
-            f"edges lacks column(s) {sorted(missing_cols)}; expected gene_a, gene_b, {score} "
-            "(biobft.datasets.string_edges())"
+    if not isinstance(edges, pd.DataFrame):
+        raise TypeError(
+            f"edges must be a DataFrame with columns gene_a, gene_b, {score} "
+            f"(biobft.datasets.string_edges()); got {type(edges).__name__}"
         )
+    edges = check_network(edges, score_col=score, require_score=True, what="edges")
     if not 0 < restart <= 1:
         raise ValueError(f"restart must lie in (0, 1], got {restart!r}")
-    nodes = pd.Index(pd.unique(np.concatenate([edges["gene_a"], edges["gene_b"]]).astype(str)))
-    a = nodes.get_indexer(edges["gene_a"].astype(str))
-    b = nodes.get_indexer(edges["gene_b"].astype(str))
-    w = edges[score].to_numpy(np.float64) / 1000.0
+    nodes = pd.Index(pd.unique(np.concatenate([edges["gene_a"], edges["gene_b"]])))
+    a = nodes.get_indexer(edges["gene_a"])
+    b = nodes.get_indexer(edges["gene_b"])
+    w = edges["w"].to_numpy(np.float64) / 1000.0
     n = len(nodes)
     A = sp.coo_matrix((np.r_[w, w], (np.r_[a, b], np.r_[b, a])), shape=(n, n)).tocsr()
     deg = np.asarray(A.sum(axis=0)).ravel()

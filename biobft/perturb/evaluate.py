@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._options import check_options
+from ._options import predictor_specs
 from .embeddings import Missing
 from .metrics import compute_metrics
 from .predictors import PREDICTORS
@@ -38,7 +38,8 @@ def evaluate_split(
     split
         Validated :class:`Split` over ``pb``'s row ids.
     predictors
-        Names, or ``{label: {"predictor": name, **params}}`` for several configurations of one.
+        A name, names, or ``{label: {"predictor": name, **params}}`` for several configurations
+        of one (read by :func:`~biobft.perturb._options.predictor_specs`).
     embedding, missing
         Passed to predictors that take them.
     metrics
@@ -53,17 +54,10 @@ def evaluate_split(
     (``""``, or what the predictor used instead of a learnt response for that row).
     """
     split.validate(pb)  # every caller gets the leak / unknown-id guard
-    if not isinstance(predictors, dict):
-        predictors = {name: {"predictor": name} for name in predictors}
     specs = {}
-    for label, spec in predictors.items():
-        spec = dict(spec)
-        name = spec.pop("predictor", label)
-        if name not in PREDICTORS:
-            raise ValueError(f"unknown predictor {name!r}; choose from {list(PREDICTORS)}")
+    for label, (name, spec) in predictor_specs(predictors, PREDICTORS).items():
         if PREDICTORS[name].needs_embedding and spec.get("embedding", embedding) is None:
             raise ValueError(f"predictor {label!r} needs embedding=TABLE; pass one or drop it")
-        check_options(PREDICTORS[name], spec, what=f"predictor {label!r} ({name})")
         spec.setdefault("embedding", embedding)
         spec.setdefault("missing", missing)
         spec.setdefault("var_names", pb.var_names)

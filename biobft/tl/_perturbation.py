@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from ..perturb._options import check_options
+from ..perturb._options import predictor_specs
 from ..perturb.conditions import (
     joined_labels,
     parse_condition,
@@ -36,9 +36,7 @@ _USES_GENES = frozenset({"linear", "ridge", "knn"})
 
 
 def _predictor_names(predictors) -> set[str]:
-    if isinstance(predictors, dict):
-        return {spec.get("predictor", label) for label, spec in predictors.items()}
-    return set(predictors)
+    return {name for name, _ in predictor_specs(predictors, PREDICTORS).values()}
 
 
 def _embedding_meta(embedding: pd.DataFrame | None) -> dict[str, Any]:
@@ -153,9 +151,12 @@ def predict_perturbation(
     perturbations = [str(p) for p in perturbations]
     if not perturbations:
         raise ValueError("perturbations is empty; pass the condition labels to predict")
-    if predictor not in PREDICTORS:
-        raise ValueError(f"unknown predictor {predictor!r}; choose from {list(PREDICTORS)}")
-    check_options(PREDICTORS[predictor], predictor_params or {}, what=f"predictor {predictor!r}")
+    if not isinstance(predictor, str):
+        raise TypeError(
+            f"predictor must be one name (str) such as 'ridge'; got {predictor!r}. To compare "
+            "several predictors use evaluate_perturbation(predictors=[...])"
+        )
+    predictor_specs({predictor: {"predictor": predictor, **(predictor_params or {})}}, PREDICTORS)
     _check_table_type(embedding)
     inp = perturbation_input(
         adata,
@@ -181,9 +182,10 @@ def predict_perturbation(
             f"perturbation(s) {empty[:10]} name no gene (control label {pb.control!r}, "
             f"sep={sep!r}); pass perturbed genes such as {pb.perturbations()[:3]}"
         )
+    # the requested genes and the training conditions' genes get the same check (and sep= hint)
     _check_genes(
         pb,
-        {g for gs in req.values() for g in gs},
+        {g for gs in req.values() for g in gs} | {g for gs in pb.obs["genes"] for g in gs},
         embedding,
         missing,
         uses_genes=predictor in _USES_GENES,
@@ -287,8 +289,9 @@ def evaluate_perturbation(
     condition_key, control, cell_type_key, sep
         Condition labels (``control=None`` detects a common control label).
     predictors
-        Names, or ``{label: {"predictor": name, **params}}``; default: every registered predictor
-        that can run (``ridge``/``knn`` only with an embedding).
+        A name, names, or ``{label: {"predictor": name, **params}}``; default: every registered
+        predictor that can run (``ridge``/``knn`` only with an embedding). Checked before any
+        work.
     split
         A :class:`~biobft.perturb.splits.Split`, a JSON path, or a builder name (``loo``,
         ``kfold``, ``simulation``, ``cross_cell_type``); default ``loo``: leave-one-perturbation-out
@@ -316,6 +319,8 @@ def evaluate_perturbation(
     held-out single), ``n_cells`` and ``n_cells_control``. ``df.attrs["biobft"]`` records
     the normalisation used, the control label, the split and the embedding provenance.
     """
+    if predictors is not None:
+        _predictor_names(predictors)  # a bad predictors= is refused before any work
     _check_table_type(embedding)
     inp = perturbation_input(
         adata,

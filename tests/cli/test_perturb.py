@@ -76,3 +76,28 @@ def test_cli_predict_uses_the_embedding(files):
                                   perturbations=["P1", "P2+P3"])  # fmt: skip
     np.testing.assert_allclose(out["emb"], direct.X, rtol=1e-6)
     assert np.abs(out["emb"] - out["emb_shuffled"]).max() > 1e-3
+
+
+def test_cli_comma_lists_are_stripped_and_empty_items_refused(files, capsys):
+    """Every comma-separated option goes through one reader (biobft.cli._common.comma_list)."""
+    import anndata as ad
+
+    data, emb = str(files / "toy.h5ad"), str(files / "emb.parquet")
+    code = main(["perturb", "evaluate", "--data", data, "--embedding", emb,
+                 "--predictors", "train_mean, ridge", "--out", str(files / "sp.csv")])  # fmt: skip
+    assert code == 0
+    import pandas as pd
+
+    assert set(pd.read_csv(files / "sp.csv")["predictor"]) == {"train_mean", "ridge"}
+    path = files / "sp.h5ad"
+    code = main(["perturb", "predict", "--data", data, "--embedding", emb,
+                 "--perturbations", "P1 , P2+P3", "--out", str(path)])  # fmt: skip
+    assert code == 0
+    assert list(ad.read_h5ad(path).obs["perturbation"]) == ["P1", "P2+P3"]
+    capsys.readouterr()
+    for option, value in (("--predictors", "ridge,"), ("--perturbations", " , ")):
+        action = "evaluate" if option == "--predictors" else "predict"
+        with pytest.raises(SystemExit) as exc:
+            main(["perturb", action, "--data", data, option, value, "--out", str(files / "x")])
+        assert exc.value.code == 2
+        assert option in capsys.readouterr().err

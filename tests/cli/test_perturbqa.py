@@ -144,3 +144,35 @@ def test_cli_assemble_checks_every_perturbqa_file(de_files, monkeypatch, capsys,
     code = main(["assemble", "--embeddings", str(emb), "--perturbqa", str(files["de"]),
                  "--out", str(out)])  # fmt: skip
     assert code == 0 and "## PerturbQA" in (out / "report.md").read_text()
+
+
+def test_cli_perturbqa_comma_list_is_stripped(de_files, capsys):
+    """Trial: --predictors "knn, pair" failed with "unknown DE-pair predictor ' pair'"."""
+    out = de_files / "spaced.json"
+    emb = str(de_files / "de_emb.parquet")
+    code = main(["perturbqa", "--pairs", str(de_files / "pairs.csv"), "--embeddings", emb,
+                 "--predictors", " knn, pair ", "--json", str(out)])  # fmt: skip
+    assert code == 0
+    rows = [r["predictor"] for r in json.loads(out.read_text())["rows"]]
+    assert rows[:2] == ["knn", "pair"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["perturbqa", "--pairs", str(de_files / "pairs.csv"), "--embeddings", emb,
+              "--predictors", "knn,,pair"])  # fmt: skip
+    assert exc.value.code == 2
+    assert "'knn,,pair' has an empty item between commas" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra", [["--task", "dir"], ["--cell-line", "rpe1"],
+                                   ["--task", "de", "--cell-line", "k562"]])  # fmt: skip
+def test_cli_perturbqa_pairs_with_task_or_cell_line_is_refused(de_files, capsys, extra):
+    """Trial: `--pairs x.csv --task dir` ignored --task without a word; now exit 2, nothing
+    written, before any work (even the defaults' values, given explicitly, are refused)."""
+    out = de_files / "refused.json"
+    emb = str(de_files / "de_emb.parquet")
+    code = main(["perturbqa", "--pairs", str(de_files / "pairs.csv"), "--embeddings", emb,
+                 *extra, "--json", str(out)])  # fmt: skip
+    err = capsys.readouterr()
+    assert code == 2 and not out.exists() and "AUROC" not in err.out
+    assert f"{extra[0]} {extra[1]}" in err.err
+    assert "would be ignored; drop " + ("it" if len(extra) == 2 else "them") in err.err

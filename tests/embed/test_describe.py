@@ -219,3 +219,17 @@ def test_bad_input(tiny_lm, cache_root, genes, kwargs, err, match):
     with pytest.raises(err, match=match):
         describe_genes(genes, **opts)
     assert not cache_root.exists() or not any(cache_root.rglob("shard-*"))
+
+
+def test_device_is_checked_before_the_model_loads(cache_root, monkeypatch):
+    """describe_genes(device=...) goes through the same resolve_device as encode/embed_genes."""
+    import torch
+
+    from biobft import models
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(models, "load_causal_lm", lambda *a, **k: pytest.fail("model loaded"))
+    with pytest.raises(ValueError, match=r"device='cuda' cannot be used"):
+        describe_genes(["TP53"], model="smollm2-135m", device="cuda")
+    with pytest.raises(ValueError, match=r"unknown device 'gpu'"):
+        describe_genes(["TP53"], model="smollm2-135m", device="gpu")

@@ -231,3 +231,42 @@ def test_release_encoders_drops_the_cached_models_and_encode_reloads(minilm):
     assert encoders._load_by_name.cache_info().currsize == 0
     again = encode(texts, model="minilm", precision="fp32", backend="torch")
     np.testing.assert_allclose(again, first, rtol=1e-6, atol=1e-7)
+
+
+def test_layer_the_st_pipeline_would_ignore_is_refused(minilm, monkeypatch):
+    """Trial bug 4: layer=3 with the sentence-transformers pipeline returned the last layer
+    without a word. Now it is an error naming pooling='mean'; the last layer stays accepted."""
+    n = minilm.model[0].auto_model.config.num_hidden_layers
+    for layer in (3, 0, -2):
+        match = rf"layer={layer} does not apply: .*pass pooling='mean'.* to pool layer {layer}"
+        with pytest.raises(ValueError, match=match):
+            encode(["TP53"], model=minilm, layer=layer)
+    last = encode(["TP53 tumour suppressor"], model=minilm, precision="fp32")
+    same = encode(["TP53 tumour suppressor"], model=minilm, precision="fp32", layer=n)
+    np.testing.assert_array_equal(last, same)  # layer n is the last layer: it applies
+    # with pooling='mean' layer 3 is used: the mean of hidden state 3 over the tokens
+    net = minilm.model[0].auto_model
+    enc = minilm.tokenizer(["TP53 tumour suppressor"], return_tensors="pt")
+    with torch.inference_mode():
+        hidden = net(**enc, output_hidden_states=True).hidden_states[3][0]
+    got = encode(["TP53 tumour suppressor"], model=minilm, precision="fp32", layer=3,
+                 pooling="mean")  # fmt: skip
+    np.testing.assert_allclose(got[0], hidden.mean(0).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_control_character_message_names_text_character_and_fix(minilm):
+    """Trial bug 5: a text with a control character was said to have 'no content to embed'."""
+    with pytest.raises(ValueError) as err:
+        encode(["fine", "a\x00b", "c\x1bd"], model=minilm)
+    msg = str(err.value)
+    assert "2 text(s) with control characters at position(s) [1, 2]" in msg
+    assert "'\\x00' (U+0000), '\\x1b' (U+001B)" in msg
+    assert "the first in the text at position 1, character 1" in msg
+    assert "re.sub(" in msg and "no content" not in msg
+    import re
+
+    fixed = [re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", " ", t) for t in ["a\x00b", "c\x1bd"]]
+    assert encode(fixed, model=minilm).shape[0] == 2  # the advised fix works
+    match = r"whitespace-only at position\(s\) \[1\]: such a text has no content.*; and 1 text"
+    with pytest.raises(ValueError, match=match):
+        encode(["a", " ", "b\x07"], model=minilm)

@@ -352,3 +352,18 @@ def test_longest_texts_are_encoded_first_and_uncached_models_say_so(
     assert "model given as an in-memory object without model_id: cache disabled" in [
         r.getMessage() for r in caplog.records
     ]
+
+
+def test_layer_and_device_are_checked_before_any_encode(texts, cache_root, monkeypatch):
+    """embed_genes goes through the same checks as encode: a layer the sentence-transformers
+    pipeline would ignore, and a device this torch cannot use, fail before any text is encoded."""
+    import torch
+
+    from biobft.embed import genes as genes_mod
+
+    monkeypatch.setattr(genes_mod, "_encode_chunk", lambda *a, **k: pytest.fail("encoded"))
+    with pytest.raises(ValueError, match=r"layer=2 does not apply.*pass pooling='mean'"):
+        embed_genes(source=texts, model="minilm", layer=2)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"device='cuda' cannot be used"):
+        embed_genes(source=texts, model="minilm", device="cuda")

@@ -96,3 +96,74 @@ def test_explicit_backends_refuse_what_they_do_not_run(minilm, tiny_lm, monkeypa
         resolve_backend("onnx", minilm, precision="bf16")
     with pytest.raises(ValueError, match="unknown backend"):
         encode(["a"], model=minilm, backend="tensorrt")
+
+
+# --------------------------------------------------------------------------- resolve_device
+def _cuda(monkeypatch, *, available: bool, count: int = 0, build: str | None = None) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    monkeypatch.setattr(torch.version, "cuda", build)
+
+
+def test_resolve_device_accepts_what_runs(monkeypatch):
+    import torch
+
+    assert runtime.resolve_device(None) is None
+    assert runtime.resolve_device("cpu") == runtime.resolve_device(torch.device("cpu")) == "cpu"
+    assert runtime.resolve_device(" cpu ", backend="onnx") == "cpu"
+    _cuda(monkeypatch, available=True, count=2, build="12.8")
+    assert runtime.resolve_device("cuda") == "cuda"
+    assert runtime.resolve_device("cuda:1", backend="auto") == "cuda:1"
+    assert encoding.resolve_device is runtime.resolve_device
+
+
+@pytest.mark.parametrize(
+    ("device", "backend", "cuda", "match"),
+    [
+        # the trial's case: a CPU-only torch said only "AssertionError: Torch not compiled ..."
+        ("cuda", "torch", (False, 0, None), r"device='cuda' cannot be used: this torch build has "
+         r"no CUDA support.*pass device='cpu' or None"),
+        ("cuda:0", "auto", (False, 0, "12.8"), r"no CUDA GPU is visible"),
+        ("cuda:2", "torch", (True, 2, "12.8"), r"device='cuda:2' does not exist: 2 CUDA device"),
+        ("gpu", "torch", (False, 0, None), r"unknown device 'gpu'; use 'cpu', 'cuda'"),
+        ("cuda:x", "torch", (False, 0, None), r"unknown device 'cuda:x'"),
+        ("meta", "torch", (False, 0, None), r"device='meta' is not supported"),
+        (3, "torch", (False, 0, None), r"device must be a name such as 'cpu'"),
+        # CPU-only backends: "does not fit", whatever this machine has
+        ("cuda", "onnx", (True, 1, "12.8"), r"backend='onnx' does not fit: backend onnx runs on "
+         r"CPU; use backend='torch' for device='cuda'"),
+        ("cuda", "openvino", (False, 0, None), r"backend='openvino' does not fit: backend "
+         r"openvino runs on CPU; use backend='torch' for device='cuda'"),
+    ],
+)  # fmt: skip
+def test_resolve_device_one_clear_error(monkeypatch, device, backend, cuda, match):
+    _cuda(monkeypatch, available=cuda[0], count=cuda[1], build=cuda[2])
+    with pytest.raises(ValueError, match=match):
+        runtime.resolve_device(device, backend=backend)
+
+
+def test_mps_unavailable_is_named(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"device='mps' cannot be used: MPS"):
+        runtime.resolve_device("mps")
+
+
+@pytest.mark.parametrize("backend", ["auto", "torch", "onnx", "openvino"])
+def test_encode_checks_the_device_before_loading_any_model(monkeypatch, backend):
+    """Every backend refused device='cuda' on a CPU-only torch with a bare AssertionError from
+    deep inside model loading; now one ValueError comes before any model loads."""
+    _cuda(monkeypatch, available=False, build=None)
+    loads = []
+    from biobft.embed import encoders
+
+    monkeypatch.setattr(encoders, "_load_by_name", lambda *a: loads.append(a))
+    match = "does not fit" if backend in ("onnx", "openvino") else "cannot be used"
+    with pytest.raises(ValueError, match=match):
+        encode(["TP53"], model="minilm", device="cuda", backend=backend)
+    with pytest.raises(ValueError, match="cannot be used"):  # every loader of a named model
+        resolve_encoder("minilm", device="cuda")
+    assert loads == []

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from biobft.perturb import evaluate_de_pairs
+from biobft.perturb import DE_PREDICTORS, evaluate_de_pairs
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +26,18 @@ def test_no_readout_gene_with_both_test_labels_is_an_error(toy):
     flat.loc[flat["split"] == "test", "label"] = 0  # the per-gene AUROC is undefined everywhere
     with pytest.raises(ValueError, match="no readout gene has both labels"):
         evaluate_de_pairs(flat, embedding=table, predictors=["knn"], network=network)
+
+
+def test_one_name_is_one_predictor_and_nothing_to_run_is_an_error(toy, monkeypatch):
+    pairs, table, _ = toy
+    one = evaluate_de_pairs(pairs, embedding=table, predictors="knn", baselines=False, n_folds=2)
+    ref = evaluate_de_pairs(pairs, embedding=table, predictors=["knn"], baselines=False, n_folds=2)
+    assert list(one["predictor"]) == ["knn"]
+    pd.testing.assert_frame_equal(one.drop(columns="seconds"), ref.drop(columns="seconds"))
+    for cls in DE_PREDICTORS.values():
+        monkeypatch.setattr(cls, "fit", lambda *a, **k: pytest.fail("fitted before the error"))
+    with pytest.raises(ValueError, match=r"predictors is empty; name at least one of \['base_"):
+        evaluate_de_pairs(pairs, embedding=table, predictors=[], baselines=False)
 
 
 def test_unknown_predictor_and_missing_policy(toy):

@@ -202,8 +202,8 @@ def test_string_table_limits_weights_metadata_and_errors():
     with pytest.raises(ValueError, match=r"^none of the requested genes is a node of the network$"):
         string_table(edges, ["Z"], score="w")
     msg = (
-        "edges lacks column(s) ['gene_b', 'w']; expected gene_a, gene_b, w "
-        "(biobft.datasets.string_edges())"
+        "edges has no column(s) ['gene_b', 'w']; a network needs one row per edge with columns "
+        "['gene_a', 'gene_b'] (gene symbols) and a weight column 'w' (columns: ['gene_a'])"
     )
     with pytest.raises(KeyError, match=re.escape(msg)):
         string_table(edges.drop(columns=["gene_b", "w"]), ["A"], score="w")

@@ -47,6 +47,13 @@ def test_labels_params_and_errors(pb_split):
     assert not np.allclose(by["k1"], by["k3"])  # the parameter reached the predictor
     with pytest.raises(ValueError, match="unknown predictor 'nope'"):
         evaluate_split(pb, split, ["nope"])
+    # one name is one predictor (before: its letters, "unknown predictor 't'")
+    one = evaluate_split(pb, split, "train_mean", metrics=["pearson_delta"])
+    pd.testing.assert_frame_equal(
+        one, evaluate_split(pb, split, ["train_mean"], metrics=["pearson_delta"])
+    )
+    with pytest.raises(ValueError, match="predictors is empty"):
+        evaluate_split(pb, split, [])
     with pytest.raises(ValueError, match="needs embedding=TABLE"):
         evaluate_split(pb, split, ["ridge"])
 
@@ -130,7 +137,9 @@ def test_spec_defaults_label_as_name_own_embedding_and_var_names(pb_split):
     )
 
 
-def test_no_predictor_gives_an_empty_table(pb_split):
+def test_no_predictor_is_an_error_not_an_empty_table(pb_split):
+    """An empty predictor list used to return an empty table without a word; now, like
+    evaluate_de_pairs(predictors=[], baselines=False), it is one clear error."""
     pb, split, _ = pb_split
-    df, preds = evaluate_split(pb, split, [], return_predictions=True)
-    assert isinstance(df, pd.DataFrame) and df.empty and preds == {}
+    with pytest.raises(ValueError, match=r"predictors is empty; name at least one of"):
+        evaluate_split(pb, split, [], return_predictions=True)

@@ -59,3 +59,38 @@ def test_evaluate_refuses_an_unknown_option_before_any_fit(monkeypatch):
             object(), _Split(), predictors={"r": {"predictor": "ridge", "alpha": 1.0}},
             embedding=table,
         )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- predictor_specs
+def test_predictor_specs_reads_one_name_names_and_dicts():
+    from biobft.perturb._options import predictor_specs
+
+    # one name is one predictor, never its letters (trial: "unknown DE-pair predictor 'k'")
+    assert predictor_specs("knn", DE_PREDICTORS) == {"knn": ("knn", {})}
+    assert predictor_specs(("knn", "pair"), DE_PREDICTORS) == {
+        "knn": ("knn", {}),
+        "pair": ("pair", {}),
+    }
+    spec = {"k1": {"predictor": "knn", "k": 1}, "ridge": {}}
+    assert predictor_specs(spec, PREDICTORS) == {"k1": ("knn", {"k": 1}), "ridge": ("ridge", {})}
+    assert predictor_specs([], PREDICTORS, allow_empty=True) == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "match"),
+    [
+        ([], ValueError, r"predictors is empty; name at least one of \['no_change'"),
+        ({}, ValueError, "predictors is empty"),
+        (["knn", "knn"], ValueError, r"\['knn'\] are named more than once"),
+        ([" knn"], ValueError, r"unknown predictor ' knn' \(did you mean 'knn'\?\)"),
+        (["ridge", 3], TypeError, r"predictor names must be strings; got 3 \(int\)"),
+        (5, TypeError, "predictors must be a name, a list of names or a dict"),
+        ({"a": "knn"}, TypeError, r"predictors\['a'\] must be a dict"),
+        ({"a": {"predictor": "knn", "kk": 1}}, ValueError, r"'a' \(knn\) takes no option"),
+    ],
+)
+def test_predictor_specs_refuses_bad_values(value, error, match):
+    from biobft.perturb._options import predictor_specs
+
+    with pytest.raises(error, match=match):
+        predictor_specs(value, PREDICTORS)

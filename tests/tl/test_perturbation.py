@@ -205,3 +205,53 @@ def test_evaluate_runs_the_requested_split(toy, tmp_path, kind):
     loo = leave_one_out(pb).folds
     assert got != sorted((k, t, len(f["train"])) for k, f in enumerate(loo) for t in f["test"])
     assert df.attrs["biobft"]["n_folds"] == len(wanted)
+
+
+def _joined_training_data():
+    """Control, singles G1..G3 and a double spelt 'G1_G2' while sep='+' (trial bug 5)."""
+    import anndata as ad
+
+    genes = ["G1", "G2", "G3", "G4"]
+    labels = [c for c in ("control", "G1", "G2", "G3", "G1_G2") for _ in range(6)]
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(len(labels), len(genes))) + 2.0
+    obs = pd.DataFrame({"condition": labels}, index=[f"c{i}" for i in range(len(labels))])
+    return ad.AnnData(X, obs=obs, var=pd.DataFrame(index=genes))
+
+
+def test_joined_training_label_gets_the_sep_hint_like_a_requested_one(monkeypatch):
+    """A training label 'G1_G2' with sep='+' was a bare KeyError from the embedder; now it is the
+    same ValueError (with the sep= hint) that a requested 'G1_G2' gets, before any fit."""
+    from biobft.embed.table import make_table
+    from biobft.perturb.predictors import PREDICTORS
+
+    adata = _joined_training_data()
+    table = make_table(np.eye(4), ["G1", "G2", "G3", "G4"], model="t", source="t")
+    match = r"\['G1_G2'\] look like several genes joined by \['_'\].*pass sep=.*sep='_'"
+    for name in ("ridge", "additive"):
+        monkeypatch.setattr(PREDICTORS[name], "fit", lambda *a, **k: pytest.fail("fitted"))
+    with pytest.raises(ValueError, match=match):  # the request: as before
+        predict_perturbation(adata, embedding=table, perturbations=["G1_G2"], control="control")
+    for predictor in ("ridge", "additive"):  # the training label: now the same error
+        with pytest.raises(ValueError, match=match):
+            predict_perturbation(adata, embedding=table, perturbations=["G3"], control="control",
+                                 predictor=predictor)  # fmt: skip
+    monkeypatch.undo()
+    # with the right separator the double is read as a double and training works
+    out = predict_perturbation(adata, embedding=table, perturbations=["G3"], control="control",
+                               sep="_", predictor="additive")  # fmt: skip
+    assert out.obs["n_train"].iloc[0] == 4
+
+
+def test_one_predictor_name_is_one_predictor(toy):
+    adata, table, _ = toy
+    kw = dict(embedding=table, condition_key="guide", control="NTC", metrics=["pearson_delta"])
+    one = evaluate_perturbation(adata, predictors="train_mean", **kw)
+    assert set(one["predictor"]) == {"train_mean"}
+    same = evaluate_perturbation(adata, predictors=["train_mean"], **kw)
+    pd.testing.assert_frame_equal(one, same)
+    with pytest.raises(ValueError, match="predictors is empty"):
+        evaluate_perturbation(adata, predictors=[], **kw)
+    with pytest.raises(TypeError, match=r"predictor must be one name \(str\).*evaluate_perturb"):
+        predict_perturbation(adata, embedding=table, perturbations=["P1"], condition_key="guide",
+                             control="NTC", predictor=["ridge"])  # fmt: skip
