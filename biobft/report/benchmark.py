@@ -288,7 +288,7 @@ def run_benchmark(
         best = BEST_GGI
         g2v_text = embed(g2v, best["source"])
         combined = concat_tables([g2v_text, name_all], source=f"{best['source']},{best['concat']}")
-        release_encoders()  # encoding is done: free the models before the 1.6 GB feature matrix
+        release_encoders()  # encoding is done: free the models before the GGI fits
         result.ggi_best, hit = _gene2vec(
             combined,
             g2v_pairs,
