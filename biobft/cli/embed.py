@@ -43,6 +43,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("--genes", type=Path, default=None, help="file with one gene symbol per line")
     p.add_argument("--pooling", default=None, help="mean, last_token, cls, max (default: model's)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument(
+        "--backend",
+        default="auto",
+        choices=["auto", "torch", "onnx", "openvino"],
+        help="inference runtime: auto (the fastest installed one that runs the model: openvino, "
+        "else onnx, else torch), torch, onnx (biobft[onnx]) or openvino (biobft[openvino]) "
+        "(default: auto)",
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--layer", type=int, default=-1, help="hidden layer to pool (LMs)")
@@ -78,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model,
         pooling=args.pooling,
         precision=args.precision,
+        backend=args.backend,
         batch_size=args.batch_size,
         max_length=args.max_length,
         layer=args.layer,
@@ -96,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         f"({100 * meta.get('coverage', 0):.1f}% covered, "
         f"{len(meta.get('via_alias', {}))} via alias)",
         f"  dim: {table.shape[1]}  model: {meta.get('model')}  pooling: {meta.get('pooling')}  "
-        f"precision: {meta.get('precision')}",
+        f"backend: {meta.get('backend')}  precision: {meta.get('precision')}",
         f"  missing: {len(missing)}" + (f" (e.g. {', '.join(missing[:10])})" if missing else ""),
         f"  cache: {cache.get('hits', 0)} hit(s), {cache.get('encoded', 0)} encoded"
         + (f" ({cache['dir']})" if cache.get("dir") else " (disabled)"),

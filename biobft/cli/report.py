@@ -25,6 +25,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pooling", default=None, help="pooling for causal/masked LMs (mean, ...)")
     p.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (default: auto)")
     p.add_argument(
+        "--backend",
+        default="auto",
+        choices=["auto", "torch", "onnx", "openvino"],
+        help="inference runtime of the embedding steps: auto (openvino, else onnx, else torch, "
+        "by what is installed and runs the model), torch, onnx or openvino (default: auto)",
+    )
+    p.add_argument(
         "--genes", type=Path, help="file with one gene symbol per line, # comments (default: all)"
     )
     p.add_argument("--features", default="sum", help="GGI pair features (default: sum)")
@@ -127,6 +134,7 @@ def _run(args: argparse.Namespace) -> int:
         source=args.source,
         pooling=args.pooling,
         precision=args.precision,
+        backend=args.backend,
         genes=read_gene_list(args.genes) if args.genes else None,
         ggi=not args.no_ggi,
         best_ggi=not args.no_best_ggi,

@@ -1,10 +1,10 @@
 """Content-addressed, resumable cache of text embeddings.
 
 One folder per encoder configuration (``cache_dir("embeddings", key)``, key = sha256 of model id,
-pooling, precision, max length, layer, normalisation). Each finished chunk of texts is one
-``shard-*.npz`` file (``hashes``: sha256 of each text, ``vectors``: float32), written to a
-temporary file and renamed, so an interrupted run leaves only complete shards; unreadable or
-inconsistent shards are skipped (and logged), never read as vectors.
+the backend and precision that ran, pooling, max length, layer, normalisation). Each finished
+chunk of texts is one ``shard-*.npz`` file (``hashes``: sha256 of each text, ``vectors``:
+float32), written to a temporary file and renamed, so an interrupted run leaves only complete
+shards; unreadable or inconsistent shards are skipped (and logged), never read as vectors.
 """
 
 from __future__ import annotations

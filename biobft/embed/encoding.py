@@ -23,7 +23,14 @@ import numpy as np
 
 from .encoders import ST_POOLING, EncoderHandle, model_id, resolve_encoder
 from .pooling import POOLINGS, get_pooling
-from .runtime import PRECISIONS, resolve_backend, resolve_device, resolve_precision
+from .runtime import (
+    PRECISIONS,
+    check_backend,
+    resolve_backend,
+    resolve_device,
+    resolve_precision,
+    resolve_run,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +44,7 @@ __all__ = [
     "resolve_device",
     "resolve_encoder",
     "resolve_precision",
+    "resolve_run",
 ]
 
 
@@ -355,6 +363,7 @@ def encode(
         get_pooling(pooling)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    check_backend(backend)
     handle = resolve_encoder(model, device=resolve_device(device, backend=backend))
     _check_layer(handle, layer, pooling=pooling)
     _check_degenerate(items, handle)
@@ -364,7 +373,7 @@ def encode(
     elif handle.kind == "hf":
         pool_fn = POOLINGS["mean"]
     dev = handle.device
-    prec = resolve_precision(precision, dev.type)
+    which, prec = resolve_run(backend, handle, pooling=pooling, precision=precision)
     max_len = _max_len(handle, max_length)
 
     lengths = [
@@ -380,10 +389,9 @@ def encode(
     order = np.argsort(-np.asarray(lengths), kind="stable")
     n_batches = (len(items) + batch_size - 1) // batch_size
     show = n_batches > 50 if show_progress_bar is None else bool(show_progress_bar)
-    which = resolve_backend(backend, handle, pooling=pooling, precision=precision)
     if which != "torch":
-        runner = _runner(which, handle, "fp32" if which == "onnx" else prec)
-        desc = f"encode ({which} {runner.precision if which == 'openvino' else 'fp32'})"
+        runner = _runner(which, handle, prec)
+        desc = f"encode ({which} {prec})"
         return _encode_exported(
             items, handle, order, batch_size, normalize, max_len, show, runner, desc
         )

@@ -19,9 +19,11 @@ from .encoding import (
     _check_layer,
     _check_options,
     _max_len,
+    check_backend,
     encode,
+    resolve_device,
     resolve_encoder,
-    resolve_precision,
+    resolve_run,
 )
 from .pooling import get_pooling
 from .table import make_table
@@ -87,6 +89,7 @@ def embed_genes(
     show_progress_bar: bool | None = None,
     device: str | None = None,
     model_id: str | None = None,
+    backend: str = "auto",
 ) -> pd.DataFrame:
     """Embed gene texts into an embedding table.
 
@@ -104,10 +107,18 @@ def embed_genes(
         As in :func:`biobft.embed.encode`.
     pooling, precision, batch_size, max_length, layer, normalize, device
         As in :func:`biobft.embed.encode`.
+    backend
+        ``"auto"``, ``"torch"``, ``"onnx"`` or ``"openvino"``, as in :func:`biobft.embed.encode`
+        (checked before any text is read or model loaded). The backend and precision that
+        actually run (:func:`biobft.embed.runtime.resolve_run`, e.g. ``"auto"`` ->
+        ``("openvino", "bf16")`` on a CPU with AMX) are recorded in the metadata and the cache
+        key.
     cache
-        Reuse and store vectors in ``cache_dir("embeddings", key)`` (key: model id, pooling,
-        precision, max length, layer, normalisation; entries: sha256 of each text). Models passed
-        as in-memory objects are cached only when ``model_id`` is given.
+        Reuse and store vectors in ``cache_dir("embeddings", key)`` (key: model id, resolved
+        backend and precision, pooling, max length, layer, normalisation; entries: sha256 of
+        each text), so vectors made by one backend or precision are never served to a request
+        for another. Models passed as in-memory objects are cached only when ``model_id`` is
+        given.
     chunk_size
         Texts per cache shard: an interrupted run loses at most one chunk of work.
     show_progress_bar
@@ -120,19 +131,24 @@ def embed_genes(
     pandas.DataFrame
         Embedding table (index = requested gene symbol, float32 columns). Genes without a text
         are left out, logged, and listed in ``table.attrs["biobft"]["missing"]``, never
-        zero-filled. Metadata also holds the model id, source, pooling, precision, coverage and
-        cache hits.
+        zero-filled. Metadata also holds the model id, source, pooling, the resolved backend and
+        precision, coverage and cache hits.
 
     Raises
     ------
     ValueError
-        Unknown pooling / precision / source, or no requested gene with a text.
+        Unknown pooling / precision / backend / source, no requested gene with a text, a device
+        this torch cannot use, or a backend that does not run this model or setting (see
+        :func:`biobft.embed.runtime.resolve_backend`).
     FileNotFoundError
         A model path that does not exist.
+    ImportError
+        ``backend="onnx"`` / ``"openvino"`` without its extra installed.
     """
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
+    check_backend(backend)
     if pooling is not None:
         get_pooling(pooling)
     if isinstance(source, pd.DataFrame) or (
@@ -147,10 +163,10 @@ def embed_genes(
         source_name = str(source)
 
     _check_options(max_length=max_length, layer=layer, batch_size=batch_size)
-    handle = resolve_encoder(model, device=device)
+    handle = resolve_encoder(model, device=resolve_device(device, backend=backend))
     _check_layer(handle, layer, pooling=pooling)
     pool_name = pooling or handle.default_pooling
-    prec = resolve_precision(precision, handle.device.type)
+    which, prec = resolve_run(backend, handle, pooling=pooling, precision=precision)
     mid = model_id or handle.model_id
     eff_max_len = _max_len(handle, max_length)
     enc_kwargs = dict(
@@ -158,6 +174,7 @@ def embed_genes(
         pooling=pooling,
         normalize=normalize,
         precision=prec,
+        backend=which,
         max_length=max_length,
         layer=layer,
         show_progress_bar=False,
@@ -171,6 +188,7 @@ def embed_genes(
         store = EmbeddingCache(
             {
                 "model": mid,
+                "backend": which,
                 "pooling": pool_name,
                 "precision": prec,
                 "max_length": eff_max_len,
@@ -214,6 +232,7 @@ def embed_genes(
         model=mid or type(handle.model).__name__,
         source=source_name,
         pooling=pool_name,
+        backend=which,
         precision=prec,
         max_length=eff_max_len,
         layer=layer,

@@ -3,11 +3,13 @@
 - :func:`resolve_precision`: ``"auto"`` -> ``"bf16"`` where the device runs it fast (a CPU with
   AMX or AVX-512 BF16, detected from torch's CPU capability and ``/proc/cpuinfo``, never
   assumed; a CUDA GPU with bf16), else ``"fp32"`` (``"fp16"`` on older GPUs).
-- :func:`resolve_device`: the one check of a ``device=`` argument (unknown names, CUDA / MPS
+- :func:`resolve_device`: the check of a ``device=`` argument (unknown names, CUDA / MPS
   that this torch cannot use, a GPU for the CPU-only backends), before any model loads.
 - :func:`resolve_backend`: ``"auto"`` -> ``"openvino"`` (:mod:`biobft.embed.openvino_backend`),
   else ``"onnx"`` (:mod:`biobft.embed.backends`), else ``"torch"``, by what is installed, the
   model, the device and the precision.
+- :func:`resolve_run`: the backend that runs a call and the precision it runs at, the pair that
+  produced a vector (recorded in embedding tables and in their cache key).
 
 Re-exported by :mod:`biobft.embed.encoding` (the public import path).
 """
@@ -23,10 +25,12 @@ from .encoders import ST_POOLING
 __all__ = [
     "BACKENDS",
     "PRECISIONS",
+    "check_backend",
     "cpu_has_fast_bf16",
     "resolve_backend",
     "resolve_device",
     "resolve_precision",
+    "resolve_run",
 ]
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -79,6 +83,9 @@ def resolve_precision(precision: str, device: str) -> str:
 def resolve_device(device: Any, *, backend: str = "torch") -> str | None:
     """Check a ``device=`` argument once, before any model loads; return it as a string.
 
+    The device check itself is :func:`biobft.models.loading.check_device` (the loaders run it
+    too); this adds the CPU-only backends.
+
     Parameters
     ----------
     device
@@ -99,57 +106,15 @@ def resolve_device(device: Any, *, backend: str = "torch") -> str | None:
         fix); a CUDA index beyond the GPUs present; a non-CPU device for ``backend="onnx"`` or
         ``"openvino"``.
     """
-    if device is None:
-        return None
-    import torch
+    from ..models.loading import check_device, parse_device
 
-    if not isinstance(device, (str, torch.device)):
-        raise ValueError(
-            f"device must be a name such as 'cpu', 'cuda', 'cuda:1' or 'mps' (or None); got "
-            f"{device!r} ({type(device).__name__})"
-        )
-    try:
-        dev = torch.device(device.strip() if isinstance(device, str) else device)
-    except (RuntimeError, ValueError):
-        raise ValueError(
-            f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:<index>' or 'mps' (or None "
-            "for the default)"
-        ) from None
-    if backend in ("onnx", "openvino") and dev.type != "cpu":
+    dev = parse_device(device)
+    if dev is not None and backend in ("onnx", "openvino") and dev.type != "cpu":
         raise ValueError(
             f"backend={backend!r} does not fit: backend {backend} runs on CPU; use "
             f"backend='torch' for device={str(device)!r}, or device='cpu'"
         )
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            why = (
-                "this torch build has no CUDA support (a CPU-only wheel)"
-                if torch.version.cuda is None
-                else "no CUDA GPU is visible (torch.cuda.is_available() is False)"
-            )
-            raise ValueError(
-                f"device={str(device)!r} cannot be used: {why}; pass device='cpu' or None, or "
-                "install a CUDA build of torch on a machine with an NVIDIA GPU"
-            )
-        n = torch.cuda.device_count()
-        if dev.index is not None and dev.index >= n:
-            raise ValueError(
-                f"device={str(device)!r} does not exist: {n} CUDA device(s) are visible "
-                f"(cuda:0 .. cuda:{n - 1}); pass one of them"
-            )
-    elif dev.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise ValueError(
-                f"device={str(device)!r} cannot be used: MPS (Apple GPU) is not available here; "
-                "pass device='cpu' or None"
-            )
-    elif dev.type != "cpu":
-        raise ValueError(
-            f"device={str(device)!r} is not supported: use 'cpu', 'cuda', 'cuda:<index>' or "
-            "'mps' (or None)"
-        )
-    return str(dev)
+    return check_device(device)
 
 
 def _misfits(backend: str, handle: Any, pooling: str | None, prec: str) -> list[str]:
@@ -175,6 +140,19 @@ def _openvino_bf16() -> bool:
     if not cpu_has_fast_bf16():
         return False
     return not openvino_backend.openvino_available() or openvino_backend.openvino_supports_bf16()
+
+
+def check_backend(backend: Any) -> str:
+    """Return ``backend`` if it is a name in :data:`BACKENDS`, else raise (before any load).
+
+    Raises
+    ------
+    ValueError
+        Any other value (the message lists the names).
+    """
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
+    return backend
 
 
 def resolve_backend(
@@ -212,8 +190,7 @@ def resolve_backend(
     """
     from . import backends, openvino_backend
 
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
+    check_backend(backend)
     if backend == "torch":
         return "torch"
     prec = resolve_precision(precision, handle.device.type)
@@ -237,3 +214,35 @@ def resolve_backend(
     if not is_installed():
         raise ImportError(f"backend={backend!r} needs the {backend} extra: {hint}")
     return backend
+
+
+def resolve_run(
+    backend: str, handle: Any, *, pooling: str | None = None, precision: str = "auto"
+) -> tuple[str, str]:
+    """The backend that runs an :func:`~biobft.embed.encoding.encode` call and its precision.
+
+    The backend is :func:`resolve_backend`'s; the precision is the one that backend runs:
+    ``"fp32"`` for ONNX Runtime (whatever ``"auto"`` picks for torch), else
+    :func:`resolve_precision` on the model's device. Together they say what produced a vector,
+    so :func:`biobft.embed.embed_genes` keys its cache and records its table by them: torch-bf16
+    vectors are never served to an OpenVINO-bf16 or an fp32 request, nor the reverse.
+
+    Parameters
+    ----------
+    backend, handle, pooling, precision
+        As for :func:`resolve_backend` (precision before resolution).
+
+    Returns
+    -------
+    (backend, precision)
+        E.g. ``("openvino", "bf16")``, ``("onnx", "fp32")``, ``("torch", "fp32")``.
+
+    Raises
+    ------
+    ValueError, ImportError
+        As :func:`resolve_backend` and :func:`resolve_precision`.
+    """
+    which = resolve_backend(backend, handle, pooling=pooling, precision=precision)
+    if which == "onnx":
+        return which, "fp32"
+    return which, resolve_precision(precision, handle.device.type)

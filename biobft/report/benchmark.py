@@ -172,6 +172,7 @@ def run_benchmark(
     source: str = "refseq",
     pooling: str | None = None,
     precision: str = "auto",
+    backend: str = "auto",
     genes: Iterable[str] | None = None,
     ggi: bool = True,
     features: str = "sum",
@@ -193,6 +194,10 @@ def run_benchmark(
     model, pooling, precision
         Encoder for :func:`biobft.embed.embed_genes` (a name such as ``"minilm"``, a
         sentence-transformers folder, or a causal LM folder / checkpoint with ``pooling``).
+    backend
+        Inference runtime of every embedding step (``"auto"``, ``"torch"``, ``"onnx"``,
+        ``"openvino"``; see :func:`biobft.embed.encode`); the one that ran is in
+        ``result.embedding["backend"]``.
     source
         Gene text source (``"refseq"``, ``"go"``, ``"name"``, ``"refseq|go|name"``, ...).
     genes
@@ -238,6 +243,7 @@ def run_benchmark(
         "source": source,
         "pooling": pooling,
         "precision": precision,
+        "backend": backend,
         "n_genes_requested": None if genes is None else len(genes),
         "features": features,
         "classifier": classifier,
@@ -259,6 +265,7 @@ def run_benchmark(
         model=model,
         pooling=pooling,
         precision=precision,
+        backend=backend,
         show_progress_bar=show_progress_bar,
     )
     meta = table_metadata(table)
@@ -274,6 +281,7 @@ def run_benchmark(
             model=model,
             pooling=pooling,
             precision=precision,
+            backend=backend,
             show_progress_bar=show_progress_bar,
         )
 
@@ -351,7 +359,7 @@ def run_benchmark(
 
         t0 = time.perf_counter()
         result.perturbqa = benchmark_section(
-            table, model=model, pooling=pooling, precision=precision, seed=seed,
+            table, model=model, pooling=pooling, precision=precision, backend=backend, seed=seed,
             show_progress_bar=show_progress_bar, cache=cache,
         )  # fmt: skip
         _step(timings, "perturbqa", t0, bar, cached=result.perturbqa.cached)

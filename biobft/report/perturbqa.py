@@ -280,6 +280,7 @@ def benchmark_section(
     model: Any = "minilm",
     pooling: str | None = None,
     precision: str = "auto",
+    backend: str = "auto",
     source: str = "refseq|go|name",
     seed: int = 0,
     show_progress_bar: bool | None = None,
@@ -289,7 +290,8 @@ def benchmark_section(
 
     Embeds the perturbed and readout genes of the K562 files with ``source`` (default
     ``"refseq|go|name"``, so that nearly every knockdown has a text) and with ``"name"`` (the
-    baseline) using the main job's encoder, then runs :func:`run_perturbqa` with the main job's
+    baseline) using the main job's encoder (``model``, ``pooling``, ``precision``, ``backend`` as
+    in :func:`biobft.embed.embed_genes`), then runs :func:`run_perturbqa` with the main job's
     own ``table`` as the second ("extra") table, through ``knn`` only. To keep the main job's
     extra time small the pair classifier fits on at most 20,000 training pairs here
     (``benchmarks/perturbqa.py``: 60,000). With ``cache`` the result of an earlier run on the
@@ -303,7 +305,7 @@ def benchmark_section(
     for task in ("de", "dir"):
         df = perturbqa(cell_line="k562", task=task)
         genes |= set(df["pert"]) | set(df["gene"])
-    kw = dict(model=model, pooling=pooling, precision=precision)
+    kw = dict(model=model, pooling=pooling, precision=precision, backend=backend)
     main = embed_genes(sorted(genes), source=source, show_progress_bar=show_progress_bar, **kw)
     name = embed_genes(sorted(genes), source="name", show_progress_bar=show_progress_bar, **kw)
     own = str((table.attrs.get("biobft") or {}).get("source", "benchmark table"))

@@ -73,3 +73,20 @@ def test_embed_cli_profiles_file(toy_refseq, tiny_lm_dir, tmp_path, capsys):
     # the vector is the profile text's own embedding
     ref = encode(["tumor suppressor protein"], model=str(tiny_lm_dir), precision="fp32")
     np.testing.assert_allclose(table.loc["TP53"].to_numpy(), ref[0], rtol=1e-5, atol=1e-6)
+
+
+def test_embed_cli_backend_option(toy_refseq, tiny_lm_dir, tmp_path, capsys):
+    """--backend reaches embed_genes (the table records the one that ran); a backend that does not
+    run the model, or an unknown name, is one error and nothing is written."""
+    out = tmp_path / "t.parquet"
+    args = ["embed", "--model", str(tiny_lm_dir), "--out", str(out), "--precision", "fp32"]
+    assert main([*args, "--backend", "torch"]) == 0
+    assert "backend: torch  precision: fp32" in capsys.readouterr().out
+    assert table_metadata(read_table(out))["backend"] == "torch"
+    out.unlink()
+    assert main([*args, "--backend", "onnx"]) == 2
+    assert "backend='onnx' does not fit" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*args, "--backend", "gpu"])
+    assert "invalid choice: 'gpu'" in capsys.readouterr().err
+    assert not out.exists()

@@ -107,3 +107,24 @@ def test_cli_assemble_bad_input_writes_nothing(saved_run, capsys):
     assert main(["assemble", *args, "--ggi", str(saved_run / "ggi.json")]) == 2
     assert "is not valid JSON" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_cli_benchmark_backend_option(tmp_path, capsys, monkeypatch):
+    """--backend reaches run_benchmark (default auto); an unknown name is refused by argparse."""
+    from biobft.report import benchmark
+
+    monkeypatch.setenv("BIOBFT_CACHE_DIR", str(tmp_path / "cache"))
+    seen = []
+
+    def fake(**kw):
+        seen.append(kw["backend"])
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(benchmark, "run_benchmark", fake)
+    out = str(tmp_path / "run")
+    assert main(["benchmark", "--out", out, "--backend", "torch"]) == 2
+    assert main(["benchmark", "--out", out]) == 2
+    assert seen == ["torch", "auto"] and "stop here" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--out", out, "--backend", "cuda"])
+    assert "invalid choice: 'cuda'" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import pytest
 from biobft.embed import genes as genes_mod
 from biobft.embed.encoding import encode
 from biobft.embed.genes import embed_genes
+from biobft.embed.openvino_backend import openvino_available
 from biobft.embed.table import table_metadata
 
 WORDS = "gene encodes protein tumor suppressor binds DNA regulates transcription apoptosis".split()
@@ -190,8 +191,8 @@ def test_cache_key_holds_every_option_that_changes_the_vectors(tiny_lm, texts, c
     """Each option that changes the vectors gets its own cache folder (never a stale hit)."""
     base = dict(source=texts, model=tiny_lm, model_id="tiny", precision="fp32")
     first = embed_genes(**base)
-    key = {"model": "tiny", "pooling": "mean", "precision": "fp32", "max_length": 256,
-           "layer": -1, "normalize": False}  # fmt: skip
+    key = {"model": "tiny", "backend": "torch", "pooling": "mean", "precision": "fp32",
+           "max_length": 256, "layer": -1, "normalize": False}  # fmt: skip
     assert _config(first) == key
     changes = [
         ({"pooling": "max"}, {"pooling": "max"}),
@@ -367,3 +368,96 @@ def test_layer_and_device_are_checked_before_any_encode(texts, cache_root, monke
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match=r"device='cuda' cannot be used"):
         embed_genes(source=texts, model="minilm", device="cuda")
+
+
+# --- backend= and the resolved backend / precision in the cache key (s3-bk) ---------------------
+GENE_TEXTS = pd.Series(
+    {
+        "TP53": "tumor suppressor protein that binds DNA and regulates the cell cycle",
+        "KLF1": "transcription factor in erythroid cells",
+        "BRCA1": "DNA repair protein",
+        "MYC": "proto-oncogene transcription factor",
+        "GATA1": "erythroid transcription factor, zinc finger",
+    },
+    name="toy",
+)
+
+
+def test_backend_is_checked_first_and_reaches_encode(tiny_lm, texts, cache_root, monkeypatch):
+    """embed_genes had no backend=; a bad value is one error before any text is read or model
+    loaded, and a good one reaches encode (resolved) and the metadata."""
+    monkeypatch.setattr(genes_mod, "_encode_chunk", lambda *a, **k: pytest.fail("encoded"))
+    monkeypatch.setattr(genes_mod, "resolve_encoder", lambda *a, **k: pytest.fail("loaded"))
+    monkeypatch.setattr(genes_mod, "gene_texts", lambda *a, **k: pytest.fail("texts read"))
+    for bad in ("gpu", "ONNX", None):
+        msg = f"unknown backend {bad!r}; choose one of ['auto', 'torch', 'onnx', 'openvino']"
+        with pytest.raises(ValueError, match="^" + re.escape(msg) + "$"):
+            embed_genes(source="refseq", model="minilm", backend=bad)
+    monkeypatch.undo()
+    monkeypatch.setenv("BIOBFT_CACHE_DIR", str(cache_root.parent))
+    seen = []
+    real = genes_mod._encode_chunk
+    monkeypatch.setattr(
+        genes_mod, "_encode_chunk", lambda c, h, **kw: seen.append(kw) or real(c, h, **kw)
+    )
+    # the tiny LM pools hidden states: auto resolves to torch, an exported backend refuses it
+    table = embed_genes(source=texts, model=tiny_lm, model_id="tiny", precision="fp32")
+    assert seen[-1]["backend"] == "torch" and seen[-1]["precision"] == "fp32"
+    assert table_metadata(table)["backend"] == "torch"
+    with pytest.raises(ValueError, match=r"backend='onnx' does not fit: it runs only a senten"):
+        embed_genes(source=texts, model=tiny_lm, model_id="tiny", backend="onnx")
+    with pytest.raises(ValueError, match=r"backend='openvino' does not fit: backend openvino run"):
+        embed_genes(source=texts, model=tiny_lm, model_id="tiny", backend="openvino", device="cuda")
+
+
+def test_cached_bf16_vectors_are_never_served_to_an_fp32_request(cache_root):
+    """A bf16 run's cache is not reused by a later fp32 request (same backend): the fp32 table
+    equals a fresh fp32 encode, and both tables record what produced them."""
+    genes = list(GENE_TEXTS.index)
+    bf16 = embed_genes(source=GENE_TEXTS, model="minilm", precision="bf16", backend="torch")
+    fp32 = embed_genes(source=GENE_TEXTS, model="minilm", precision="fp32", backend="torch")
+    meta16, meta32 = table_metadata(bf16), table_metadata(fp32)
+    assert (meta16["backend"], meta16["precision"]) == ("torch", "bf16")
+    assert (meta32["backend"], meta32["precision"]) == ("torch", "fp32")
+    assert (meta32["cache"]["hits"], meta32["cache"]["encoded"]) == (0, 5)
+    ref = encode(GENE_TEXTS.tolist(), model="minilm", precision="fp32", backend="torch")
+    np.testing.assert_allclose(fp32.loc[genes].to_numpy(), ref, atol=1e-5)
+    assert np.abs(bf16.to_numpy() - ref).max() > 1e-4  # bf16 vectors differ: a hit would show
+    again = table_metadata(
+        embed_genes(source=GENE_TEXTS, model="minilm", precision="fp32", backend="torch")
+    )["cache"]
+    assert (again["hits"], again["encoded"]) == (5, 0)
+
+
+@pytest.mark.skipif(not openvino_available(), reason="needs biobft[openvino]")
+def test_torch_vectors_are_not_served_to_openvino_and_auto_keys_what_it_resolves_to(
+    tmp_path, monkeypatch
+):
+    """The cache key holds the backend that ran: torch vectors (same precision) are not reused
+    by OpenVINO, and backend='auto' reuses exactly the entry of the backend it resolves to.
+    Only the embedding cache goes to tmp_path; the converted model stays in the test cache."""
+    import functools
+
+    from biobft.embed.cache import EmbeddingCache
+    from biobft.embed.openvino_backend import openvino_supports_bf16
+
+    monkeypatch.setattr(
+        genes_mod, "EmbeddingCache", functools.partial(EmbeddingCache, root=tmp_path)
+    )
+    prec = "bf16" if openvino_supports_bf16() else "fp32"
+    kw = dict(source=GENE_TEXTS, model="minilm", precision=prec)
+    torch_t = embed_genes(**kw, backend="torch")
+    ov = embed_genes(**kw, backend="openvino")
+    auto = embed_genes(**kw, backend="auto")
+    m_t, m_ov, m_auto = (table_metadata(t) for t in (torch_t, ov, auto))
+    assert (m_t["backend"], m_t["precision"]) == ("torch", prec)
+    assert (m_ov["backend"], m_ov["precision"]) == ("openvino", prec)
+    assert (m_ov["cache"]["hits"], m_ov["cache"]["encoded"]) == (0, 5)
+    assert m_ov["cache"]["dir"] != m_t["cache"]["dir"]
+    assert (m_auto["backend"], m_auto["cache"]["dir"]) == ("openvino", m_ov["cache"]["dir"])
+    assert (m_auto["cache"]["hits"], m_auto["cache"]["encoded"]) == (5, 0)
+    np.testing.assert_array_equal(auto.to_numpy(), ov.to_numpy())
+    a, b = torch_t.to_numpy(), ov.to_numpy()
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cos.min() >= 0.999 and np.abs(a - b).max() > 0  # same model, another runtime
+    assert len(list(tmp_path.iterdir())) == 2

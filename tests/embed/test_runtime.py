@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,41 @@ def test_explicit_backends_refuse_what_they_do_not_run(minilm, tiny_lm, monkeypa
         resolve_backend("onnx", minilm, precision="bf16")
     with pytest.raises(ValueError, match="unknown backend"):
         encode(["a"], model=minilm, backend="tensorrt")
+
+
+@pytest.mark.parametrize(
+    ("bf16", "onnx", "openvino", "backend", "precision", "expected"),
+    [
+        # explicit onnx runs fp32 even where "auto" picks bf16 for torch: recorded as fp32
+        (True, True, True, "onnx", "auto", ("onnx", "fp32")),
+        (True, True, False, "auto", "auto", ("torch", "bf16")),  # onnx does not run bf16
+        (True, True, True, "auto", "auto", ("openvino", "bf16")),
+        (False, True, True, "auto", "auto", ("openvino", "fp32")),
+        (False, True, False, "auto", "auto", ("onnx", "fp32")),
+        (True, False, False, "auto", "fp32", ("torch", "fp32")),
+        (True, True, True, "torch", "fp16", ("torch", "fp16")),
+        (True, True, True, "openvino", "fp32", ("openvino", "fp32")),
+    ],
+)  # fmt: skip
+def test_resolve_run_names_what_produces_the_vectors(
+    minilm, monkeypatch, bf16, onnx, openvino, backend, precision, expected
+):
+    _cpu(monkeypatch, bf16=bf16)
+    _installed(monkeypatch, onnx=onnx, openvino=openvino)
+    assert runtime.resolve_run(backend, minilm, precision=precision) == expected
+    assert encoding.resolve_run is runtime.resolve_run
+
+
+@pytest.mark.parametrize("bad", ["gpu", "", None, 1, "Torch"])
+def test_unknown_backend_is_refused_before_any_model_loads(monkeypatch, bad):
+    from biobft.embed import encoders
+
+    monkeypatch.setattr(encoders, "_load_by_name", lambda *a: pytest.fail("loaded"))
+    msg = f"unknown backend {bad!r}; choose one of ['auto', 'torch', 'onnx', 'openvino']"
+    with pytest.raises(ValueError, match="^" + re.escape(msg) + "$"):
+        encode(["TP53"], model="minilm", backend=bad)
+    with pytest.raises(ValueError, match="^" + re.escape(msg) + "$"):
+        runtime.check_backend(bad)
 
 
 # --------------------------------------------------------------------------- resolve_device

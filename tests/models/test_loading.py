@@ -236,3 +236,54 @@ def test_packaged_gguf_converts_once_and_reloads_fast(tmp_path, monkeypatch):
     assert calls == [None]  # loaded from safetensors, the GGUF is not read again
     with torch.no_grad():
         torch.testing.assert_close(lm2(ids).logits, logits)
+
+
+# --- the device check (s3-bk): one implementation, run by the loaders before anything loads ---
+def _cuda(monkeypatch, *, available: bool, count: int = 0, build: str | None = None) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    monkeypatch.setattr(torch.version, "cuda", build)
+
+
+def test_loaders_check_the_device_before_anything_loads(tiny_lm_dir, monkeypatch):
+    """device='cuda' on a CPU-only torch failed deep inside torch ("Torch not compiled with CUDA
+    enabled") after the model had loaded; now one ValueError with the fix, before any load."""
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoModelForCausalLM
+
+    _cuda(monkeypatch, available=False, build=None)
+
+    def no_load(*a, **k):
+        pytest.fail("a model was loaded before the device was checked")
+
+    monkeypatch.setattr(SentenceTransformer, "__init__", no_load)
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", no_load)
+    monkeypatch.setattr(loading, "convert_gguf", no_load)
+    fix = r"device='cuda' cannot be used: this torch build has no CUDA support.*device='cpu'"
+    with pytest.raises(ValueError, match=fix):
+        load_encoder("minilm", device="cuda")
+    with pytest.raises(ValueError, match=fix):
+        load_causal_lm(tiny_lm_dir, device="cuda")
+    with pytest.raises(ValueError, match=fix):
+        load_causal_lm("smollm2-135m", device="cuda")  # before the GGUF conversion
+    with pytest.raises(ValueError, match=r"unknown device 'gpu'"):
+        load_encoder("minilm", device="gpu")
+    _cuda(monkeypatch, available=True, count=1, build="12.8")
+    with pytest.raises(ValueError, match=r"device='cuda:1' does not exist: 1 CUDA device"):
+        load_causal_lm(tiny_lm_dir, device="cuda:1")
+
+
+def test_device_check_has_one_implementation(monkeypatch):
+    """embed's resolve_device is models' check_device plus the CPU-only backends (the layering
+    keeps models below embed, so the check lives here and embed calls it)."""
+    from biobft.embed import runtime
+
+    assert loading.check_device(None) is None
+    assert loading.check_device(" cpu ") == loading.check_device(torch.device("cpu")) == "cpu"
+    with pytest.raises(ValueError, match=r"device='meta' is not supported"):
+        loading.check_device("meta")
+    seen = []
+    real = loading.check_device
+    monkeypatch.setattr(loading, "check_device", lambda d: seen.append(d) or real(d))
+    assert runtime.resolve_device("cpu", backend="onnx") == "cpu"
+    assert seen == ["cpu"]

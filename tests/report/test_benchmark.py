@@ -116,3 +116,33 @@ def test_perturbation_summary_metric_names_exist():
         BenchmarkResult(
             config={}, embedding={}, perturbation=df.drop(columns="frac_wrong_direction_de")
         ).perturbation_summary()
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_backend_reaches_every_embedding_step(monkeypatch):
+    """run_benchmark(backend=) and the PerturbQA section pass it to embed_genes (default auto)."""
+    import biobft.datasets
+    import biobft.embed
+    from biobft.report import perturbqa
+    from biobft.report.benchmark import run_benchmark
+
+    seen = []
+
+    def fake(*a, **kw):
+        seen.append(kw.get("backend"))
+        raise _Stop
+
+    monkeypatch.setattr(biobft.embed, "embed_genes", fake)
+    for backend in ("onnx", None):
+        with pytest.raises(_Stop):
+            kw = {} if backend is None else {"backend": backend}
+            run_benchmark(genes=["TP53"], ggi=False, perturbation=False, perturbqa=False, **kw)
+    assert seen == ["onnx", "auto"]
+    toy = pd.DataFrame({"pert": ["TP53"], "gene": ["KLF1"]})
+    monkeypatch.setattr(biobft.datasets, "perturbqa", lambda **kw: toy)
+    with pytest.raises(_Stop):
+        perturbqa.benchmark_section(pd.DataFrame(), backend="openvino")
+    assert seen[-1] == "openvino"
