@@ -124,8 +124,8 @@ def write_report(result: BenchmarkResult, out_dir: str | os.PathLike) -> Path:
         "# biobft benchmark report",
         "",
         f"Embedding: model `{emb.get('model')}`, source `{emb.get('source')}`, pooling "
-        f"`{emb.get('pooling')}`, precision `{emb.get('precision')}`, {emb.get('n_genes')} genes, "
-        f"d = {emb.get('dim')}.",
+        f"`{emb.get('pooling')}`, backend `{emb.get('backend')}`, precision "
+        f"`{emb.get('precision')}`, {emb.get('n_genes')} genes, d = {emb.get('dim')}.",
         "",
     ]
     if result.ggi is not None or result.ggi_best is not None:

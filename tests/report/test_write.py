@@ -45,3 +45,15 @@ def test_headline_text_claims_a_validated_choice_only_when_there_is_one(result, 
     text = write_report(without, tmp_path / "b").read_text()
     assert "chosen on the valid split" not in text
     assert "best validated configuration was not run here" in text
+
+
+def test_report_names_the_backend_and_precision_that_made_the_vectors(tmp_path):
+    """The embedding line says which runtime produced the vectors (bf16 OpenVINO and fp32 torch
+    vectors differ at ~1e-4 cosine), not only the precision."""
+    res = BenchmarkResult(
+        config={},
+        embedding={"model": "minilm", "backend": "openvino", "precision": "bf16"},
+        timings={},
+    )
+    text = write_report(res, tmp_path / "rep").read_text()
+    assert "backend `openvino`, precision `bf16`" in text
