@@ -366,3 +366,16 @@ def test_loss_terms_errors_name_the_problem(random_case):
     )
     with pytest.raises(ValueError, match=r"^chunk_size must be >= 1"):  # reaches the gather
         loss_terms(logits, labels, "sft", chunk_size=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(("loss_type", "kw"), LOSS_KW)
+def test_loss_terms_fields_on_cuda_match_cpu(loss_type, kw, random_case):
+    # every field lives on the logits' device (a CPU sample-weight vector is invisible on CPU)
+    logits, labels = random_case()
+    cpu = loss_terms(logits, labels, loss_type, **kw)
+    gpu = loss_terms(logits.cuda(), labels.cuda(), loss_type, **kw)
+    for name in ("loss", "token_weights", "sample_weights", "group_confidence", "valid"):
+        got, ref = getattr(gpu, name), getattr(cpu, name)
+        assert got.device.type == "cuda", name
+        torch.testing.assert_close(got.cpu(), ref, rtol=1e-5, atol=1e-7)
