@@ -222,3 +222,127 @@ def test_labels_out_of_range_or_wrong_dtype(labels, exc, match):
     with pytest.raises(exc, match=match):
         L.sft_loss(logits, labels)
     L.sft_loss(logits, torch.tensor([[-100, 0, 4]]))  # the edges of the vocabulary are fine
+
+
+# ---------------------------------------------------------------------------------------------
+# every public option reaches the kernel, every default is the documented one (issue 15's
+# mutation run of losses.py): references are loops over hand-set target probabilities
+# ---------------------------------------------------------------------------------------------
+def _released_reference(probs, group_size, gamma):
+    """One sample's released BFT loss from its target probabilities, by loops."""
+    lps = [math.log(p) for p in probs]
+    n = len(lps)
+    if n < group_size:
+        m = sum(lps) / n
+    else:
+        m = min(sum(lps[s : s + group_size]) / group_size for s in range(n - group_size + 1))
+    conf = min(max(math.exp(m), 0.0), 1.0) ** gamma
+    return (1.0 - conf) * sum(p * -lp for p, lp in zip(probs, lps)) / n
+
+
+def _group_normalized_reference(probs, group_size, gamma):
+    """One sample's group-normalised BFT loss (windows centred on each token, clipped)."""
+    n = len(probs)
+    cs = []
+    for k in range(n):
+        lo, hi = max(0, k - group_size // 2), min(n - 1, k + (group_size - 1) // 2)
+        cs.append(sum(probs[lo : hi + 1]) / (hi - lo + 1))
+    ws = [min(max(p / (c + 1e-8), 0.0), 1.0) for p, c in zip(probs, cs)]
+    return (1.0 - min(cs) ** gamma) * sum(w * -math.log(p) for w, p in zip(ws, probs)) / n
+
+
+def _token_mean_reference(probs, weight):
+    return sum(weight(p) * -math.log(p) for p in probs) / len(probs)
+
+
+@pytest.fixture(scope="module")
+def long_case():
+    """300 target probabilities (more than the default group_size of 256) and their logits: a run
+    of exactly 256 less confident tokens between confident ones, so that the lowest window of 256
+    tokens differs from that of 255 or 257."""
+    probs = [0.99] * 22 + [0.85, 0.95] * 128 + [0.99] * 22
+    return probs, *_logits_for_probs(probs)
+
+
+def test_long_case_separates_the_default_options(long_case):
+    # the reference values below tell the documented defaults from their neighbours
+    probs = long_case[0]
+    ref = _released_reference(probs, 256, 1.0)
+    others = [
+        _released_reference(probs, 257, 1.0),
+        _released_reference(probs, 255, 1.0),
+        _released_reference(probs, 256, 2.0),
+        _group_normalized_reference(probs, 256, 1.0),
+        _token_mean_reference(probs, lambda p: p),
+    ]
+    for other in others:
+        assert abs(other - ref) > 1e-4 * ref
+
+
+def test_public_defaults_are_the_documented_ones(long_case):
+    probs, logits, labels = long_case
+    released = _released_reference(probs, 256, 1.0)  # variant, group_size, gamma defaults
+    assert L.bft_loss(logits, labels).item() == pytest.approx(released, rel=1e-5)
+    fn = L.make_loss_func()
+    assert fn.loss_type == "bft" and fn.normalization == "samples"
+    assert fn({"logits": logits}, labels).item() == pytest.approx(released, rel=1e-5)
+    dft = _token_mean_reference(probs, lambda p: p)  # alpha = 1 is DFT
+    assert L.p_alpha_loss(logits, labels).item() == pytest.approx(dft, rel=1e-5)
+    fn = L.make_loss_func("p_alpha")
+    assert fn.loss_type == "p_alpha" and fn.normalization == "tokens"
+    assert fn((logits,), labels).item() == pytest.approx(dft, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("loss_type", "kw", "reference"),
+    [
+        ("sft", {}, lambda q: _token_mean_reference(q, lambda p: 1.0)),
+        ("dft", {}, lambda q: _token_mean_reference(q, lambda p: p)),
+        ("p_alpha", {"alpha": 2.0}, lambda q: _token_mean_reference(q, lambda p: p**2)),
+        ("p_alpha", {"alpha": 0.0}, lambda q: _token_mean_reference(q, lambda p: 1.0)),
+        ("chord_phi", {}, lambda q: _token_mean_reference(q, lambda p: p * (1 - p))),
+        ("bft", {"group_size": 7, "gamma": 0.5}, lambda q: _released_reference(q, 7, 0.5)),
+        (
+            "bft",
+            {"variant": "group_normalized", "group_size": 4, "gamma": 2.0},
+            lambda q: _group_normalized_reference(q, 4, 2.0),
+        ),
+    ],
+)
+def test_make_loss_func_passes_every_option(loss_type, kw, reference, long_case):
+    probs, logits, labels = long_case
+    ref = reference(probs)
+    fn = L.make_loss_func(loss_type, **kw)
+    assert fn.loss_type == loss_type
+    assert fn({"logits": logits}, labels).item() == pytest.approx(ref, rel=1e-5)
+    # num_items_in_batch is the denominator: 3 samples / tokens instead of the local 1 / 300
+    local = 1 if loss_type == "bft" else len(probs)
+    got = fn({"logits": logits}, labels, num_items_in_batch=3).item()
+    assert got == pytest.approx(ref * local / 3, rel=1e-5)
+    # the public function of the same name gives the same value and honours the same options
+    pub = L.get_loss(loss_type)
+    assert pub(logits, labels, **kw).item() == pytest.approx(ref, rel=1e-5)
+    got = pub(logits, labels, num_items_in_batch=torch.tensor(3), **kw).item()
+    assert got == pytest.approx(ref * local / 3, rel=1e-5)
+
+
+@pytest.mark.parametrize("loss_type", list(L.LOSS_REGISTRY))
+def test_chunk_size_reaches_the_gather(loss_type, random_case):
+    # chunk_size only changes memory, so it is checked by its validation in the gather
+    logits, labels = random_case()
+    with pytest.raises(ValueError, match=r"chunk_size must be >= 1"):
+        L.get_loss(loss_type)(logits, labels, chunk_size=0)
+    with pytest.raises(ValueError, match=r"chunk_size must be >= 1"):
+        L.make_loss_func(loss_type, chunk_size=0)((logits,), labels)
+
+
+def test_make_loss_func_errors_name_the_problem(random_case):
+    logits, _ = random_case()
+    with pytest.raises(
+        ValueError, match=r"^unknown BFT variant 'v2'; valid variants: released, group_normalized$"
+    ):
+        L.make_loss_func("bft", variant="v2")
+    fn = L.make_loss_func("sft")
+    msg = r"^the loss needs labels: the batch has no 'labels' entry$"
+    with pytest.raises(ValueError, match=msg):
+        fn({"logits": logits}, None)

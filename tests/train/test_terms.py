@@ -241,3 +241,141 @@ def test_loss_and_grad_on_cuda_match_cpu(loss_type, kw, random_case):
     assert got.device.type == "cuda"
     assert got.item() == pytest.approx(ref.item(), rel=1e-5, abs=1e-7)
     torch.testing.assert_close(gpu.grad.cpu(), cpu.grad, rtol=1e-4, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# every LossTerms field, every default and every message (issue 15's mutation run of terms.py)
+# ---------------------------------------------------------------------------------------------
+def _naive_fields(logits, labels, loss_type, *, variant="released", group_size=256, gamma=1.0,
+                  alpha=1.0):  # fmt: skip
+    """(token_weights [B, T], sample_weights [B], group_confidence [B], valid [B, T]) by loops."""
+    bsz, seq = labels.shape
+    tw = torch.zeros(bsz, seq, dtype=torch.float64)
+    valid = torch.zeros(bsz, seq, dtype=torch.bool)
+    sw = torch.ones(bsz, dtype=torch.float64)
+    conf = torch.zeros(bsz, dtype=torch.float64)
+    for b, row in enumerate(_naive_targets(logits, labels)):
+        lps = [float(lp) for _, lp in row]
+        for t, _ in row:
+            valid[b, t] = True
+        if loss_type == "bft":
+            weights, s_b = _naive_bft_weights(row, variant, group_size, gamma) if row else ([], 0.0)
+            sw[b] = s_b if row else 1.0 - 0.0**gamma
+        else:
+            w = {"sft": lambda p: 1.0, "dft": lambda p: p, "p_alpha": lambda p: p**alpha,
+                 "chord_phi": lambda p: p * (1 - p)}[loss_type]  # fmt: skip
+            weights = [w(math.exp(lp)) for lp in lps]
+        for (t, _), w_t in zip(row, weights):
+            tw[b, t] = w_t
+        if not row:
+            continue  # confidence 0 without a valid token, as in the released code
+        if loss_type == "bft" and variant == "group_normalized":
+            conf[b] = 1.0 - _naive_bft_weights(row, variant, group_size, 1.0)[1]  # min_t C_t
+        else:
+            conf[b] = _naive_released_conf(lps, group_size, 1.0)
+    return tw, sw, conf, valid
+
+
+@pytest.mark.parametrize(("loss_type", "kw"), LOSS_KW)
+@pytest.mark.parametrize("one_token", [False, True])
+def test_loss_terms_fields_match_naive_loop(loss_type, kw, one_token, random_case):
+    logits, labels = random_case(seed=12)
+    if one_token:  # sample 1 keeps a single valid target: its mean is over one token
+        labels[1] = -100
+        labels[1, 6] = 3
+    terms = loss_terms(logits, labels, loss_type, **kw)
+    tw, sw, conf, valid = _naive_fields(logits, labels, loss_type, **kw)
+    assert terms.loss.item() == pytest.approx(
+        float(naive_loss(logits, labels, loss_type, **kw)), rel=1e-5, abs=1e-7
+    )
+    assert terms.valid.dtype == torch.bool and torch.equal(terms.valid, valid)
+    torch.testing.assert_close(terms.token_weights.double(), tw, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(terms.sample_weights.double(), sw, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(terms.group_confidence.double(), conf, rtol=1e-5, atol=1e-7)
+    for field in (terms.token_weights, terms.sample_weights, terms.group_confidence):
+        assert not field.requires_grad
+
+
+def _long_case():
+    """One sample of 300 targets (more than the default group_size of 256) with probabilities
+    set by hand: 256 less confident tokens between confident ones, so that the lowest window of
+    256 tokens differs from those of 255 and 257."""
+    probs = [0.99] * 22 + [0.85, 0.95] * 128 + [0.99] * 22
+    vocab = 8
+    logits = torch.zeros(1, len(probs) + 1, vocab)
+    for i, p in enumerate(probs):  # p = e^a / (e^a + V - 1)
+        logits[0, i, 0] = math.log(p * (vocab - 1) / (1 - p))
+    labels = torch.zeros(1, len(probs) + 1, dtype=torch.long)
+    labels[0, 0] = -100
+    return logits, labels
+
+
+def test_loss_terms_defaults_are_the_documented_ones():
+    logits, labels = _long_case()
+    ref = float(naive_loss(logits, labels, "bft", variant="released", group_size=256, gamma=1.0))
+    for other in (naive_loss(logits, labels, "bft", group_size=257),
+                  naive_loss(logits, labels, "bft", group_size=255),
+                  naive_loss(logits, labels, "bft", gamma=2.0),
+                  naive_loss(logits, labels, "bft", variant="group_normalized")):  # fmt: skip
+        assert abs(float(other) - ref) > 1e-4 * ref  # the case tells the defaults apart
+    assert loss_terms(logits, labels).loss.item() == pytest.approx(ref, rel=1e-5)
+    dft = float(naive_loss(logits, labels, "dft"))
+    assert loss_terms(logits, labels, "p_alpha").loss.item() == pytest.approx(dft, rel=1e-5)
+    # the group-confidence diagnostic of token-mean losses uses the same default window
+    lps = [float(lp) for _, lp in _naive_targets(logits, labels)[0]]
+    conf = loss_terms(logits, labels, "sft").group_confidence.item()
+    assert conf == pytest.approx(_naive_released_conf(lps, 256, 1.0), rel=1e-5)
+    assert abs(_naive_released_conf(lps, 257, 1.0) - conf) > 1e-4
+
+
+@pytest.mark.parametrize(("loss_type", "kw"), [LOSS_KW[0], LOSS_KW[4], LOSS_KW[7]])
+def test_num_items_in_batch_is_the_denominator(loss_type, kw, random_case):
+    logits, labels = random_case(seed=13)
+    rows = _naive_targets(logits, labels)
+    local = len(rows) if loss_type == "bft" else sum(len(r) for r in rows)
+    total = float(naive_loss(logits, labels, loss_type, **kw)) * local  # the weighted sum
+    for n in (1, 2, torch.tensor(7), torch.tensor(7.0, dtype=torch.float64)):
+        got = loss_terms(logits, labels, loss_type, num_items_in_batch=n, **kw).loss
+        assert got.dtype == torch.float32  # whatever the type of the count
+        assert got.item() == pytest.approx(total / float(n), rel=1e-5)
+    with pytest.raises(ValueError, match=r"^num_items_in_batch must be > 0, got -1$"):
+        loss_terms(logits, labels, loss_type, num_items_in_batch=-1, **kw)
+
+
+def test_loss_terms_errors_name_the_problem(random_case):
+    logits, labels = random_case()
+    names = "sft, dft, bft, p_alpha, chord_phi"
+    with pytest.raises(ValueError, match=rf"^unknown loss_type 'ce'; valid loss types: {names}$"):
+        loss_terms(logits, labels, "ce")
+    with pytest.raises(
+        ValueError, match=r"^unknown BFT variant 'v2'; valid variants: released, group_normalized$"
+    ):
+        loss_terms(logits, labels, "bft", variant="v2")
+    with pytest.raises(
+        ValueError,
+        match=r"^labels contain no valid target token \(all -100 after the causal shift\): "
+        r"nothing to train on; check the response-only label mask and max_length truncation$",
+    ):
+        loss_terms(logits, torch.full_like(labels, -100), "dft")
+    for bad in (math.nan, math.inf, -0.5):
+        with pytest.raises(ValueError, match=r"^alpha must be a finite number >= 0, got "):
+            loss_terms(logits, labels, "p_alpha", alpha=bad)
+    # alpha = 0 is allowed: the weight p ** 0 = 1 is SFT
+    assert loss_terms(logits, labels, "p_alpha", alpha=0.0).loss.item() == pytest.approx(
+        float(naive_loss(logits, labels, "sft")), rel=1e-5
+    )
+    with pytest.raises(ValueError, match=r"^chunk_size must be >= 1"):  # reaches the gather
+        loss_terms(logits, labels, "sft", chunk_size=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(("loss_type", "kw"), LOSS_KW)
+def test_loss_terms_fields_on_cuda_match_cpu(loss_type, kw, random_case):
+    # every field lives on the logits' device (a CPU sample-weight vector is invisible on CPU)
+    logits, labels = random_case()
+    cpu = loss_terms(logits, labels, loss_type, **kw)
+    gpu = loss_terms(logits.cuda(), labels.cuda(), loss_type, **kw)
+    for name in ("loss", "token_weights", "sample_weights", "group_confidence", "valid"):
+        got, ref = getattr(gpu, name), getattr(cpu, name)
+        assert got.device.type == "cuda", name
+        torch.testing.assert_close(got.cpu(), ref, rtol=1e-5, atol=1e-7)
