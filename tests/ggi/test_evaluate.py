@@ -172,7 +172,9 @@ def test_result_summary_frame_and_json_report_the_fields():
     # coverage: every split as used/raw, the test share as a percentage (6 / 8)
     assert "train 9/10, test 6/8" in text and "(test 75.0%)" in text
     assert f"leakage: {100 / 6:.2f}% of scored test pairs (1) have one symbol written" in text
-    assert "leakage: n/a (no texts given)" in _hand_result(leakage=None, n_leaky=None).summary()
+    no_leak = _hand_result(leakage=None, n_leaky=None).summary().split("\n")
+    assert lines[0].startswith("GGI  table=") and lines[-1].startswith("leakage: ")
+    assert no_leak[-1] == "leakage: n/a (no texts given)" and no_leak[0] == lines[0]
     assert "table=?/?" in _hand_result(table_meta={}).summary()
 
     frame = res.to_frame()
@@ -184,6 +186,9 @@ def test_result_summary_frame_and_json_report_the_fields():
     assert d["coverage"] == pytest.approx(6 / 8) and "curves" not in d
     d["n_used"]["test"] = -1  # a deep copy: the record does not alias the result
     assert res.n_used["test"] == 6
+    nested = _hand_result(baselines={"random": {"roc_auc": 0.5, "n_test": 6}})
+    nested.to_dict()["baselines"]["random"]["roc_auc"] = -1
+    assert nested.baselines["random"]["roc_auc"] == 0.5
     assert "curves" not in json.loads(res.to_json())
     assert json.loads(res.to_json()) == json.loads(json.dumps(res.to_dict()))
     assert "\n" not in res.to_json(indent=None) and '\n  "roc_auc"' in res.to_json()
@@ -241,7 +246,7 @@ def test_evaluate_pairs_errors_name_the_input(caplog):
     table, train, test = _split(n_pairs=2000)
     nan = table.copy()
     nan.iloc[0, 0] = np.nan
-    with pytest.raises(ValueError, match="name_table"):
+    with pytest.raises(ValueError, match=r"^name_table has"):
         evaluate_pairs(table, train, test, name_table=nan)
     with pytest.raises(ValueError, match=r"^test pairs\['label'\]"):
         evaluate_pairs(table, train, test.assign(label=2))
@@ -264,6 +269,17 @@ def test_evaluate_pairs_errors_name_the_input(caplog):
     assert set(res.baselines) == {"random"} and set(res.curves) == {"model", "random"}
     msg = [r.getMessage() for r in caplog.records]
     assert any(m.startswith("skipping the name baseline: name baseline test pairs") for m in msg)
+    # the same when the name table covers one positive train pair only
+    tpos = train[train.label == 1]
+    keep = set(test.gene_a) | set(test.gene_b) | {tpos.gene_a.iloc[0], tpos.gene_b.iloc[0]}
+    assert set(train[train.gene_a.isin(keep) & train.gene_b.isin(keep)].label) == {1}
+    name = table.loc[[g for g in table.index if g in keep]]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="biobft.ggi.evaluate"):
+        res = evaluate_pairs(table, train, test, name_table=name, random_baseline=False)
+    assert res.baselines == {}
+    msg = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("skipping the name baseline: name baseline train pairs") for m in msg)
 
 
 def test_evaluate_gene2vec_defaults_and_options_match_evaluate_pairs(monkeypatch):
