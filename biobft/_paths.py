@@ -2,6 +2,7 @@
 
 - Mirror folder: ``$BIOBFT_DATA_DIR``, else ``../shared/data`` next to a source checkout.
 - Cache folder: ``$BIOBFT_CACHE_DIR``, else the platform user cache dir (``~/.cache/biobft``).
+- :func:`read_csv_symbols`: a user's CSV / TSV read with its gene-symbol columns kept verbatim.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
 from platformdirs import user_cache_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -56,3 +58,55 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+#: pandas' default missing-value spellings (``pandas.read_csv(na_values=...)`` docs)
+PANDAS_NA = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)  # fmt: skip
+
+
+def read_csv_symbols(
+    path: str | os.PathLike,
+    *,
+    symbols: tuple[str, ...] = (),
+    sep: str = ",",
+    index_col: int | None = None,
+) -> pd.DataFrame:
+    """Read a CSV / TSV keeping gene-symbol columns as written (``NA``, ``NULL``, ``nan``).
+
+    ``pandas.read_csv`` turns the strings ``NA``, ``NULL``, ``None``, ``nan`` (and more) into NaN
+    in every column, so a gene called ``NA`` (Gene2vec names one 209 times) silently becomes a
+    missing value or the string ``"nan"``. Here the columns named in ``symbols`` and the index
+    column are read as ``str`` with no missing-value parsing; every other column keeps pandas'
+    default missing values (:data:`PANDAS_NA`), so an empty or ``NaN`` number is still NaN and
+    the caller's checks refuse it.
+
+    Parameters
+    ----------
+    path
+        ``.csv`` / ``.tsv`` file.
+    symbols
+        Columns that hold gene symbols or labels (absent names are ignored).
+    sep
+        Field separator.
+    index_col
+        Position of the index column (read verbatim too), or ``None``.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    pandas.errors.EmptyDataError, pandas.errors.ParserError
+        As :func:`pandas.read_csv`.
+    """
+    header = [str(c) for c in pd.read_csv(path, sep=sep, nrows=0).columns]
+    keep = {c for c in header if c in set(symbols)}
+    if index_col is not None and header:
+        keep.add(header[index_col])
+    na = {c: list(PANDAS_NA) for c in header if c not in keep}
+    return pd.read_csv(path, sep=sep, index_col=index_col, keep_default_na=False, na_values=na,
+                       dtype={c: str for c in keep})  # fmt: skip

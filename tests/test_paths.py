@@ -36,3 +36,32 @@ def test_atomic_path_uses_umask_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_read_csv_symbols_keeps_symbols_and_missing_numbers(tmp_path):
+    """pandas reads a gene called NA / NULL / None / nan as NaN; symbol columns stay verbatim,
+    numeric columns still turn their missing spellings into NaN (compared with plain read_csv)."""
+    import math
+
+    import pandas as pd
+
+    path = tmp_path / "t.csv"
+    path.write_text("pert,gene,label,score\nNA,NULL,1,NA\nnan,None,0,\nTP53,n/a,1,0.5\n")
+    plain = pd.read_csv(path)
+    assert plain["pert"].isna().sum() == 2  # the trap being fixed
+    df = _paths.read_csv_symbols(path, symbols=("pert", "gene", "absent"))
+    assert df["pert"].tolist() == ["NA", "nan", "TP53"]
+    assert df["gene"].tolist() == ["NULL", "None", "n/a"]
+    assert df["label"].tolist() == plain["label"].tolist()
+    assert [math.isnan(v) for v in df["score"]] == [True, True, False]
+    indexed = _paths.read_csv_symbols(path, index_col=0)
+    assert indexed.index.tolist() == ["NA", "nan", "TP53"]
+    assert indexed["gene"].isna().all()  # not a symbol column here: pandas' defaults
+
+
+@pytest.mark.parametrize("sep,suffix", [(",", "csv"), ("\t", "tsv")])
+def test_read_csv_symbols_separators(tmp_path, sep, suffix):
+    path = tmp_path / f"t.{suffix}"
+    path.write_text(sep.join(["gene", "x"]) + "\n" + sep.join(["NA", "1.5"]) + "\n")
+    df = _paths.read_csv_symbols(path, sep=sep, index_col=0)
+    assert df.index.tolist() == ["NA"] and df["x"].tolist() == [1.5]

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from .._paths import read_csv_symbols
 from ._common import comma_list
 
 DEFAULT_CELL_LINE = "k562"
@@ -39,7 +40,8 @@ def _read_pairs(path: Path):
     if suffix == ".parquet":
         return pd.read_parquet(path)
     if suffix in (".csv", ".tsv", ".txt"):
-        return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+        return read_csv_symbols(path, symbols=("pert", "gene", "split"),
+                                sep="\t" if suffix == ".tsv" else ",")  # fmt: skip
     raise ValueError(
         f"--pairs must be a .csv, .tsv or .parquet file with columns pert, gene, label, split; "
         f"got {str(path)!r}"

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .._paths import atomic_path
+from .._paths import atomic_path, read_csv_symbols
 
 META_KEY = "biobft"
 
@@ -248,7 +248,8 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         table = arrow.to_pandas()
         meta = json.loads(raw) if raw else {}
     elif suffix in {".csv", ".tsv"}:
-        table = pd.read_csv(path, sep="," if suffix == ".csv" else "\t", index_col=0)
+        # gene symbols verbatim: pandas would read a gene called "NA" or "NULL" as NaN
+        table = read_csv_symbols(path, sep="," if suffix == ".csv" else "\t", index_col=0)
         sidecar = path.with_suffix(path.suffix + ".json")
         meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
     else:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._paths import read_csv_symbols
 from .benchmark import PERTURB_SUMMARY, BenchmarkResult
 from .perturbqa import PUBLISHED, PerturbQAResult
 from .provenance import (
@@ -122,7 +123,7 @@ def read_perturbation_table(path: str | os.PathLike) -> pd.DataFrame:
     """
     path = _existing("perturbation", path)
     try:
-        df = pd.read_csv(path)
+        df = read_csv_symbols(path, symbols=("group", "condition", "predictor"))
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
         raise _bad("perturbation", path, f"is not a readable CSV table ({err})") from None
     missing = [c for c in ("group", "predictor", *PERTURB_SUMMARY) if c not in df.columns]

@@ -104,3 +104,20 @@ def test_concat_tables_normalize_and_outer():
         concat_tables(a)
     with pytest.raises(ValueError, match="how must be"):
         concat_tables([a, b], how="left")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".parquet"])
+def test_roundtrip_keeps_genes_spelled_like_missing_values(tmp_path, suffix):
+    """Gene2vec names a gene NA; a CSV round trip read it back as "nan" (a fresh-user trial)."""
+    genes = ["NA", "NULL", "None", "nan", "TP53"]
+    table = make_table(np.arange(10, dtype=np.float32).reshape(5, 2), genes, model="m", source="s")
+    back = read_table(write_table(table, tmp_path / f"t{suffix}"))
+    assert back.index.tolist() == genes
+    np.testing.assert_array_equal(back.to_numpy(), table.to_numpy())
+
+
+def test_read_table_still_refuses_a_missing_value(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("gene,0,1\nNA,1.0,NA\nTP53,2.0,3.0\n")
+    with pytest.raises(ValueError, match="NaN"):
+        read_table(path)
