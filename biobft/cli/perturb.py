@@ -83,7 +83,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         from ..report.provenance import write_perturbation_table
 
         # the CSV as before, plus <out>.json: the table it was computed on (`biobft assemble`)
-        out = write_perturbation_table(df, args.out, provenance=provenance)
+        out = write_perturbation_table(df, args.out, provenance=provenance, data=str(args.data))
         print(f"wrote {out} (+ {out.name}.json: the embedding table it was computed on)")
     return 0
 

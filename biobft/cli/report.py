@@ -92,7 +92,10 @@ def _add_assemble(subparsers: argparse._SubParsersAction) -> None:
         "one's own --pairs have no published numbers and are refused)",
     )
     p.add_argument(
-        "--perturb-dataset", default="norman19", help="perturbation data set name, for the title"
+        "--perturb-dataset",
+        default=None,
+        help="perturbation data set name, for the title (default: the one the perturbation "
+        "CSV's sidecar records; a different name is refused)",
     )
     p.add_argument("--out", type=Path, required=True, help="report folder")
     p.set_defaults(func=_assemble)

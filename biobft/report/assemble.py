@@ -37,6 +37,7 @@ from .provenance import (
     _read_json,
     _table_record,
     check_provenance,
+    perturbation_experiment,
 )
 
 __all__ = [
@@ -216,7 +217,7 @@ def assemble_report(
     ggi: str | os.PathLike | None = None,
     perturbation: str | os.PathLike | None = None,
     perturbqa: Sequence[str | os.PathLike] = (),
-    perturb_dataset: str = "norman19",
+    perturb_dataset: str | None = None,
 ) -> BenchmarkResult:
     """Read one run's results from disk into the report's :class:`BenchmarkResult`.
 
@@ -236,7 +237,9 @@ def assemble_report(
     perturbqa
         ``biobft perturbqa --json`` outputs (PerturbQA files only), or none.
     perturb_dataset
-        Name of the perturbation data set, for the section title.
+        Name of the perturbation data set, for the section title; default: the one the
+        perturbation CSV's sidecar records (``biobft perturb evaluate --data``). A name that
+        differs from the recorded one is refused. The split kind comes from the sidecar too.
 
     Returns
     -------
@@ -268,6 +271,22 @@ def assemble_report(
     meta = table_metadata(table)
     ggi_result = None if ggi is None else read_ggi_result(ggi)
     per_condition = None if perturbation is None else read_perturbation_table(perturbation)
+    experiment = {} if perturbation is None else perturbation_experiment(perturbation)
+    recorded = experiment.get("data")
+    if (
+        perturb_dataset is not None
+        and recorded is not None
+        and not (
+            str(recorded) == str(perturb_dataset) or str(recorded).endswith(f":{perturb_dataset}")
+        )
+    ):
+        raise _bad(
+            "perturbation",
+            Path(perturbation),
+            f"was computed on {recorded!r}, but perturb_dataset={perturb_dataset!r} was given",
+            fix="Leave perturb_dataset (--perturb-dataset) out to use the recorded name",
+        )
+    dataset = perturb_dataset or (str(recorded).split(":")[-1] if recorded else None)
     for p in perturbqa:  # each file's own checks first, then every file against the table
         read_perturbqa_results([p])
     inputs = [("ggi", Path(ggi))] if ggi is not None else []
@@ -288,7 +307,8 @@ def assemble_report(
         "features": None if ggi_result is None else ggi_result.features,
         "classifier": None if ggi_result is None else ggi_result.classifier,
         "best_ggi": None,
-        "perturb_dataset": perturb_dataset,
+        "perturb_dataset": dataset or "data set not recorded",
+        "perturb_split": experiment.get("split"),
         "predictors": None
         if per_condition is None
         else list(pd.unique(per_condition["predictor"].astype(str))),

@@ -249,6 +249,7 @@ def run_benchmark(
         "classifier": classifier,
         "best_ggi": BEST_GGI if (ggi and best_ggi) else None,
         "perturb_dataset": perturb_dataset,
+        "perturb_split": "loo",
         "predictors": None if predictors is None else list(predictors),
         "seed": seed,
     }

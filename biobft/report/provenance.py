@@ -26,6 +26,7 @@ __all__ = [
     "FINGERPRINT",
     "PRODUCERS",
     "check_provenance",
+    "perturbation_experiment",
     "read_provenance",
     "table_fingerprint",
     "table_provenance",
@@ -158,7 +159,11 @@ def _sidecar(path: Path) -> Path:
 
 
 def write_perturbation_table(
-    df: pd.DataFrame, path: str | os.PathLike, *, provenance: dict[str, Any]
+    df: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    provenance: dict[str, Any],
+    data: str | None = None,
 ) -> Path:
     """Write the per-condition table as CSV (``index=False``) and its provenance sidecar.
 
@@ -176,6 +181,10 @@ def write_perturbation_table(
         The ``.csv`` file.
     provenance
         :func:`table_provenance` of the embedding table used.
+    data
+        The perturbation data set the rows come from (e.g. ``"perturbench_devel:norman19"``);
+        recorded with the split kind (``df.attrs["biobft"]["split"]``) under ``"experiment"``,
+        so that the assembled report's title says what was run.
 
     Returns
     -------
@@ -188,7 +197,13 @@ def write_perturbation_table(
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False)
         digest = file_sha256(tmp)
-    record = {"provenance": dict(provenance), "csv_sha256": digest, "n_rows": len(df)}
+    split = (df.attrs.get("biobft") or {}).get("split")
+    record = {
+        "provenance": dict(provenance),
+        "csv_sha256": digest,
+        "n_rows": len(df),
+        "experiment": {"data": data, "split": split},
+    }
     with atomic_path(_sidecar(path)) as tmp:
         tmp.write_text(json.dumps(record, indent=2))
     return path
@@ -361,3 +376,17 @@ def check_provenance(
             "step(s) on this table (in the workflow: snakemake --forcerun <rule>), or pass "
             "the --embeddings they were computed on. Nothing was written."
         )
+
+
+def perturbation_experiment(path: str | os.PathLike) -> dict[str, Any]:
+    """``{"data": ..., "split": ...}`` recorded in a perturbation CSV's sidecar (``{}`` when the
+    sidecar predates this record or is absent; :func:`read_provenance` checks the sidecar)."""
+    side = _sidecar(Path(path))
+    if not side.is_file():
+        return {}
+    try:
+        rec = json.loads(side.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    exp = rec.get("experiment") if isinstance(rec, dict) else None
+    return {k: v for k, v in exp.items() if v is not None} if isinstance(exp, dict) else {}

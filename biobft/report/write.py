@@ -111,6 +111,21 @@ def _figures(result: BenchmarkResult, fig_dir: Path) -> dict[str, str]:
     return made
 
 
+#: split kinds (:func:`biobft.perturb.splits.make_split`) as the section title names them
+SPLIT_LABELS = {
+    "loo": "leave-one-perturbation-out",
+    "kfold": "k-fold over perturbations",
+    "simulation": "GEARS simulation split",
+    "cross_cell_type": "held-out cell type",
+}
+
+
+def _split_label(kind: str | None) -> str:
+    if kind is None:
+        return "split not recorded"
+    return SPLIT_LABELS.get(str(kind), f"split {kind!r}")
+
+
 def write_report(result: BenchmarkResult, out_dir: str | os.PathLike) -> Path:
     """Write ``report.md``, ``results.json``, per-condition CSV and figures into ``out_dir``.
 
@@ -173,7 +188,8 @@ def write_report(result: BenchmarkResult, out_dir: str | os.PathLike) -> Path:
     if not summary.empty:
         cfg = result.config
         lines += [
-            f"## Perturbation response ({cfg['perturb_dataset']}, leave-one-perturbation-out)",
+            f"## Perturbation response ({cfg.get('perturb_dataset')}, "
+            f"{_split_label(cfg.get('perturb_split'))})",
             "",
             "Means over held-out conditions. `pearson_delta`: Pearson correlation of predicted "
             "and observed change from control over all genes; `_de`: on the top-20 DE genes; "

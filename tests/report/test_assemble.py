@@ -308,3 +308,38 @@ def test_same_vectors_with_changed_metadata_are_refused(run):
     run["ggi"].write_text(json.dumps({**GGI, "provenance": prov}))
     with pytest.raises(ValueError, match=r"same vectors but records model 'minilm' where "):
         _assemble(run)
+
+
+@pytest.mark.parametrize(
+    "data,split,title",
+    [
+        ("perturbench_devel:mcfaline23", "kfold", "(mcfaline23, k-fold over perturbations)"),
+        ("perturbench_devel:norman19", "loo", "(norman19, leave-one-perturbation-out)"),
+        (None, None, "(data set not recorded, split not recorded)"),
+    ],
+)
+def test_perturbation_title_says_the_recorded_data_and_split(run, tmp_path, data, split, title):
+    """A fresh-user trial: every assembled perturbation section was titled "norman19,
+    leave-one-perturbation-out", whatever data set and split the CSV came from."""
+    df = pd.read_csv(run["perturbation"])
+    if split is not None:
+        df.attrs["biobft"] = {"split": split}
+    prov = table_provenance(read_table(run["embeddings"]), run["embeddings"])
+    write_perturbation_table(df, run["perturbation"], provenance=prov, data=data)
+    result = _assemble(run)
+    assert result.config["perturb_split"] == split
+    text = write_report(result, tmp_path / "rep").read_text()
+    assert f"## Perturbation response {title}" in text
+
+
+def test_a_perturb_dataset_other_than_the_recorded_one_is_refused(run):
+    df = pd.read_csv(run["perturbation"])
+    prov = table_provenance(read_table(run["embeddings"]), run["embeddings"])
+    write_perturbation_table(df, run["perturbation"], provenance=prov,
+                             data="perturbench_devel:mcfaline23")  # fmt: skip
+    with pytest.raises(ValueError, match="computed on 'perturbench_devel:mcfaline23'"):
+        assemble_report(embeddings=run["embeddings"], perturbation=run["perturbation"],
+                        perturb_dataset="norman19")  # fmt: skip
+    ok = assemble_report(embeddings=run["embeddings"], perturbation=run["perturbation"],
+                         perturb_dataset="mcfaline23")  # fmt: skip
+    assert ok.config["perturb_dataset"] == "mcfaline23"
