@@ -58,7 +58,10 @@ MODULES: dict[str, list[str]] = {
 MARKERS = "not slow and not gpu"
 #: modules whose real-data tests would be re-run for every surviving mutant at minutes each (the
 #: packaged MiniLM on the RefSeq corpus); their synthetic tests cover the same code paths
-EXTRA_MARKERS: dict[str, str] = {"embed/genes.py": "not realdata"}
+EXTRA_MARKERS: dict[str, str] = {
+    "embed/genes.py": "not realdata",
+    "embed/encoding.py": "not realdata",
+}
 
 PYTEST_ARGS = [
     "-p",

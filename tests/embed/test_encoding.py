@@ -270,3 +270,199 @@ def test_control_character_message_names_text_character_and_fix(minilm):
     match = r"whitespace-only at position\(s\) \[1\]: such a text has no content.*; and 1 text"
     with pytest.raises(ValueError, match=match):
         encode(["a", " ", "b\x07"], model=minilm)
+
+
+# ---------------------------------------------------------------------- issue 15 (mutation run)
+@pytest.mark.parametrize(
+    ("module", "cached"),
+    [("encoders", "_load_by_name"), ("backends", "_session"), ("openvino_backend", "_compiled")],
+)
+def test_release_encoders_clears_every_cached_session(module, cached, monkeypatch):
+    """Each of the three caches (models, ONNX Runtime sessions, OpenVINO models) is emptied."""
+    import functools
+    import importlib
+
+    from biobft.embed.encoding import release_encoders
+
+    mod = importlib.import_module(f"biobft.embed.{module}")
+    fake = functools.lru_cache(maxsize=None)(lambda key: object())
+    monkeypatch.setattr(mod, cached, fake)
+    fake("a")
+    assert fake.cache_info().currsize == 1
+    release_encoders()
+    assert fake.cache_info().currsize == 0
+
+
+def test_release_encoders_trims_the_glibc_heap(monkeypatch):
+    """On glibc the freed arenas are handed back: ``malloc_trim(0)`` of libc runs once."""
+    import ctypes
+
+    from biobft.embed.encoding import release_encoders
+
+    calls = []
+
+    class _Libc:
+        def __init__(self, name):
+            calls.append(("load", name))
+
+        def malloc_trim(self, pad):
+            calls.append(("trim", pad))
+
+    monkeypatch.setattr(ctypes, "CDLL", _Libc)
+    release_encoders()
+    assert calls == [("load", "libc.so.6"), ("trim", 0)]
+
+
+class _EmbedOnly(torch.nn.Module):
+    """A plain (not transformers) module: hidden states = token embeddings; no ``base_model``."""
+
+    def __init__(self, vocab: int, dim: int = 8):
+        super().__init__()
+        from types import SimpleNamespace
+
+        self.config = SimpleNamespace(num_hidden_layers=0, architectures=[])
+        self.emb = torch.nn.Embedding(vocab, dim)
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None, output_hidden_states=False):
+        from types import SimpleNamespace
+
+        h = self.emb(input_ids)
+        return SimpleNamespace(last_hidden_state=h, hidden_states=(h,))
+
+
+def test_plain_module_pair_is_mean_pooled_by_hand(tiny_lm):
+    """A ``(module, tokenizer)`` pair without ``base_model`` runs the module itself; the vector is
+    the mean of its token embeddings (torch by hand, one text at a time)."""
+    _, tok = tiny_lm
+    torch.manual_seed(0)
+    net = _EmbedOnly(len(tok)).eval()
+    got = encode(LM_TEXTS, model=(net, tok), precision="fp32", batch_size=3)
+    for text, row in zip(LM_TEXTS, got, strict=True):
+        ids = tok(text, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            ref = net.emb(ids)[0].mean(0)
+        np.testing.assert_allclose(row, ref.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_absolute_position_lm_left_padding_matches_unpadded_forward(tiny_lm):
+    """A causal LM with learned absolute positions (GPT-Neo): a left-padded batch gets the same
+    positions as each text alone (rotary models are blind to a uniform shift, GPT-Neo is not)."""
+    from transformers import GPTNeoConfig, GPTNeoForCausalLM
+
+    _, tok = tiny_lm
+    cfg = GPTNeoConfig(vocab_size=len(tok), hidden_size=16, num_layers=1, num_heads=2,
+                       attention_types=[[["global"], 1]], max_position_embeddings=64,
+                       bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                       pad_token_id=tok.pad_token_id)  # fmt: skip
+    torch.manual_seed(0)
+    neo = GPTNeoForCausalLM(cfg).eval()
+    tok.padding_side = "left"
+    got = encode(LM_TEXTS, model=(neo, tok), pooling="mean", precision="fp32", batch_size=4)
+    for text, row in zip(LM_TEXTS, got, strict=True):
+        ids = tok(text, return_tensors="pt")
+        with torch.no_grad():
+            ref = neo.transformer(**ids).last_hidden_state[0].mean(0)  # positions 0..n-1
+        np.testing.assert_allclose(row, ref.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("layer", [1, -2])
+def test_lm_intermediate_layer_matches_manual_forward(tiny_lm, layer):
+    model, tok = tiny_lm
+    text = LM_TEXTS[2]
+    with torch.no_grad():
+        hidden = model(**tok(text, return_tensors="pt"), output_hidden_states=True).hidden_states
+    got = encode([text], model=(model, tok), pooling="mean", layer=layer, precision="fp32")
+    np.testing.assert_allclose(got[0], hidden[layer][0].mean(0).numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(got[0], hidden[-1][0].mean(0).numpy(), atol=1e-3)  # not the last
+
+
+def _fake_vectors(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Padding-invariant float64 'embeddings' of tokenised rows, of norm well below 1."""
+    vecs = np.stack([(ids * mask).sum(1), mask.sum(1), (ids * mask).max(1)], 1)
+    return vecs.astype(np.float64) * 1e-6
+
+
+class _FakeRunner:
+    def __init__(self):
+        self.batches: list[int] = []
+
+    def __call__(self, enc):
+        assert isinstance(enc["input_ids"], np.ndarray)  # return_tensors="np"
+        self.batches.append(len(enc["input_ids"]))
+        return _fake_vectors(enc["input_ids"], enc["attention_mask"])
+
+
+class _FakeRunAll:
+    """A runner with ``run_all`` only (not callable): delivers the batches in reverse order."""
+
+    def run_all(self, batches, sink):
+        done = [(idx, _fake_vectors(e["input_ids"], e["attention_mask"])) for idx, e in batches]
+        for idx, vecs in reversed(done):
+            sink(idx, vecs)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+@pytest.mark.parametrize("runner", [_FakeRunner, _FakeRunAll])
+def test_exported_backend_loop_matches_a_naive_loop(minilm, monkeypatch, runner, normalize):
+    """The exported-backend loop (sorting, batches, truncation, normalisation, order) against one
+    text at a time, with a stand-in runner whose vectors do not depend on padding."""
+    fake = runner()
+    monkeypatch.setattr(encode_mod, "_runner", lambda *a, **k: fake)
+    texts = [*TEXTS, "KLF1", "x"]  # 6 texts, batch_size 3: two full batches
+    got = encode(texts, model=minilm, backend="onnx", batch_size=3, max_length=8,
+                 normalize=normalize)  # fmt: skip
+    assert got.dtype == np.float32 and got.shape == (6, 3)
+    for text, row in zip(texts, got, strict=True):
+        enc = minilm.tokenizer([text], truncation=True, max_length=8, return_tensors="np")
+        ref = _fake_vectors(enc["input_ids"], enc["attention_mask"])[0]
+        if normalize:
+            ref = ref / np.linalg.norm(ref)
+        np.testing.assert_allclose(row, ref, rtol=1e-6)
+    if runner is _FakeRunner:
+        assert fake.batches == [3, 3]
+
+
+def test_exported_backend_progress_bar_follows_show_progress_bar(minilm, monkeypatch, capsys):
+    monkeypatch.setattr(encode_mod, "_runner", lambda *a, **k: _FakeRunner())
+    encode(["a gene", "b"], model=minilm, backend="onnx", show_progress_bar=False)
+    assert "encode (onnx" not in capsys.readouterr().err
+    encode(["a gene", "b"], model=minilm, backend="onnx", show_progress_bar=True)
+    assert "encode (onnx fp32)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("backend", "model_id", "name"),
+    [("onnx", "a:b:c", "c"), ("openvino", "pkg:mini", "mini"), ("onnx", None, "encoder")],
+)
+def test_runner_passes_model_name_and_precision(monkeypatch, backend, model_id, name):
+    """The exported runner gets the model's short name (its cache file) and the precision."""
+    from types import SimpleNamespace
+
+    from biobft.embed import backends, openvino_backend
+
+    calls = []
+    monkeypatch.setattr(backends, "onnx_encoder", lambda m, **k: calls.append(("onnx", m, k)))
+    monkeypatch.setattr(
+        openvino_backend, "openvino_encoder", lambda m, **k: calls.append(("openvino", m, k))
+    )
+    handle = SimpleNamespace(model_id=model_id, model="the-model")
+    encode_mod._runner(backend, handle, "bf16")
+    want = {"name": name} if backend == "onnx" else {"precision": "bf16", "name": name}
+    assert calls == [(backend, "the-model", want)]
+
+
+def test_max_length_none_truncates_at_the_pipeline_limit(minilm):
+    """``max_length=None`` still truncates at the sentence-transformers pipeline's own limit
+    (``max_seq_length``, here set below the tokenizer's), like ``SentenceTransformer.encode``."""
+    long = "Gene symbol TP53. " + "tumor suppressor binding DNA " * 30
+    long += "erythroid heme globin " * 60
+    assert len(minilm.tokenizer(long)["input_ids"]) > 200
+    limit = minilm.model.max_seq_length
+    try:
+        minilm.model.max_seq_length = 64
+        ref = minilm.model.encode([long])
+        got = encode([long], model=minilm, max_length=None, precision="fp32", backend="torch")
+    finally:
+        minilm.model.max_seq_length = limit
+    assert _cos(got, ref).min() > 0.9999
+    assert _cos(minilm.model.encode([long]), ref).min() < 0.99  # the limit changes the vector
