@@ -92,8 +92,27 @@ def model_id(model: Any) -> str | None:
 
 
 def _is_causal(model) -> bool:
-    archs = getattr(model.config, "architectures", None) or []
-    return type(model).__name__.endswith("ForCausalLM") or any("CausalLM" in a for a in archs)
+    """Whether ``model`` attends causally (a decoder: left padding and last-token pooling apply).
+
+    By class or architecture name (``*ForCausalLM``), by ``config.is_decoder``, or by model type:
+    a type with a causal-LM head in transformers and no masked-LM head is decoder-only
+    (``gpt2``'s ``GPT2LMHeadModel`` / ``GPT2Model``, which the name test misses); a type with
+    both (``bert``) is causal only when ``config.is_decoder`` says so.
+    """
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    cfg = model.config
+    archs = getattr(cfg, "architectures", None) or []
+    if type(model).__name__.endswith("ForCausalLM") or any("CausalLM" in a for a in archs):
+        return True
+    if getattr(cfg, "is_decoder", False):
+        return True
+    kind = getattr(cfg, "model_type", None)
+    causal_lm, masked_lm = MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    return kind in causal_lm and kind not in masked_lm
 
 
 def _hf_folder_kind(path: Path) -> str:

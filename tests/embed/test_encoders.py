@@ -54,3 +54,35 @@ def test_corrupt_config_json_is_named(tiny_lm_dir):
 def test_folder_without_model_files_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"neither modules\.json.*nor config\.json"):
         resolve_encoder(str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "cls,cfg,causal",
+    [
+        ("GPT2LMHeadModel", ("GPT2Config", {}), True),  # the name test missed it (a trial)
+        ("GPT2Model", ("GPT2Config", {}), True),
+        ("LlamaForCausalLM", ("LlamaConfig", {}), True),
+        ("BertModel", ("BertConfig", {}), False),
+        ("BertModel", ("BertConfig", {"is_decoder": True}), True),
+    ],
+)
+def test_is_causal_by_attention_not_by_class_name(cls, cfg, causal):
+    """Decoder-only models get left padding and last-token pooling: a GPT-2 pair treated as a
+    masked encoder had its left-padded positions shifted. The truth is the attention itself:
+    a causal model's first hidden state does not change when a later token does."""
+    import torch
+    import transformers
+
+    config = getattr(transformers, cfg[0])(
+        vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32, **({"n_embd": 16, "n_layer": 1, "n_head": 2} if "GPT2" in cfg[0]
+                                  else {}), **cfg[1],
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = getattr(transformers, cls)(config).eval()
+    a, b = torch.tensor([[5, 6, 7]]), torch.tensor([[5, 6, 9]])
+    with torch.no_grad():
+        ha = model(a, output_hidden_states=True).hidden_states[-1][0, 0]
+        hb = model(b, output_hidden_states=True).hidden_states[-1][0, 0]
+    assert torch.allclose(ha, hb) is causal  # independent reference: the attention pattern
+    assert encoders._is_causal(model) is causal
