@@ -83,7 +83,7 @@ def resolve_precision(precision: str, device: str) -> str:
 def resolve_device(device: Any, *, backend: str = "torch") -> str | None:
     """Check a ``device=`` argument once, before any model loads; return it as a string.
 
-    The device check itself is :func:`biobft.models.loading.check_device` (the loaders run it
+    The device check itself is :func:`biobft.models.devices.check_device` (the loaders run it
     too); this adds the CPU-only backends.
 
     Parameters
@@ -106,7 +106,7 @@ def resolve_device(device: Any, *, backend: str = "torch") -> str | None:
         fix); a CUDA index beyond the GPUs present; a non-CPU device for ``backend="onnx"`` or
         ``"openvino"``.
     """
-    from ..models.loading import check_device, parse_device
+    from ..models.devices import check_device, parse_device
 
     dev = parse_device(device)
     if dev is not None and backend in ("onnx", "openvino") and dev.type != "cpu":

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from .devices import check_device
 from .loading import (
     CAUSAL_LMS,
     ENCODERS,
     PackagedModel,
-    check_device,
     convert_gguf,
     load_causal_lm,
     load_encoder,

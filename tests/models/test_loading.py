@@ -271,19 +271,3 @@ def test_loaders_check_the_device_before_anything_loads(tiny_lm_dir, monkeypatch
     _cuda(monkeypatch, available=True, count=1, build="12.8")
     with pytest.raises(ValueError, match=r"device='cuda:1' does not exist: 1 CUDA device"):
         load_causal_lm(tiny_lm_dir, device="cuda:1")
-
-
-def test_device_check_has_one_implementation(monkeypatch):
-    """embed's resolve_device is models' check_device plus the CPU-only backends (the layering
-    keeps models below embed, so the check lives here and embed calls it)."""
-    from biobft.embed import runtime
-
-    assert loading.check_device(None) is None
-    assert loading.check_device(" cpu ") == loading.check_device(torch.device("cpu")) == "cpu"
-    with pytest.raises(ValueError, match=r"device='meta' is not supported"):
-        loading.check_device("meta")
-    seen = []
-    real = loading.check_device
-    monkeypatch.setattr(loading, "check_device", lambda d: seen.append(d) or real(d))
-    assert runtime.resolve_device("cpu", backend="onnx") == "cpu"
-    assert seen == ["cpu"]
