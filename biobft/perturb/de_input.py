@@ -190,7 +190,7 @@ def check_network(
     -------
     DataFrame
         ``gene_a``, ``gene_b`` (str, stripped) and ``w`` (float64 >= 0), RangeIndex, one row per
-        edge as given.
+        edge as given (a repeated edge is kept; the graph predictor uses its largest weight).
 
     Raises
     ------
@@ -200,8 +200,9 @@ def check_network(
     KeyError
         ``gene_a`` / ``gene_b`` (or a required ``score_col``) missing.
     ValueError
-        No edges; NaN/None or empty gene names; a weight column that is not numeric, NaN or
-        negative.
+        No edges; NaN/None or empty gene names; a weight column that is not numeric, NaN,
+        negative or 0 everywhere; weights under another name than ``score_col`` (another
+        numeric column, or other edge attributes of a graph), which would be ignored.
     """
     if not isinstance(network, pd.DataFrame):
         if not hasattr(network, "edges") or not hasattr(network, "nodes"):
@@ -214,6 +215,13 @@ def check_network(
             (a, b, d.get(score_col, 1.0) if score_col else 1.0)
             for a, b, d in network.edges(data=True)
         ]
+        attrs = sorted({k for _, _, d in network.edges(data=True) for k in d})
+        if score_col is not None and attrs and score_col not in attrs:
+            raise ValueError(
+                f"{what}'s edges carry the attribute(s) {attrs} but no {score_col!r}, so every "
+                f"edge would weigh 1: pass score_col={attrs[0]!r} to use them (or score_col=None "
+                "to weigh every edge 1 on purpose)"
+            )
         network = pd.DataFrame(rows, columns=["gene_a", "gene_b", "w"])
         score_col, require_score = "w", False
     absent = [c for c in NETWORK_COLUMNS if c not in network.columns]
@@ -226,6 +234,17 @@ def check_network(
             f"{list(NETWORK_COLUMNS)} (gene symbols) and {weight} weight column {score_col!r} "
             f"(columns: {list(map(str, network.columns))}); rename yours, e.g. "
             f"{what}.rename(columns={{'source': 'gene_a', 'target': 'gene_b'}})"
+        )
+    others = [
+        str(c)
+        for c in network.columns
+        if c not in (*NETWORK_COLUMNS, score_col) and pd.api.types.is_numeric_dtype(network[c])
+    ]
+    if score_col is not None and score_col not in network.columns and others:
+        raise ValueError(
+            f"{what} has the numeric column(s) {others} but no weight column {score_col!r}, so "
+            f"every edge would weigh 1: pass score_col={others[0]!r} to use it (or "
+            "score_col=None to weigh every edge 1 on purpose)"
         )
     if len(network) == 0:
         raise ValueError(
@@ -275,5 +294,10 @@ def check_network(
                 f"{what}[{score_col!r}] has {n_bad} NaN, infinite or negative weight(s); weights "
                 "must be finite and >= 0: fill or drop those edges (or pass score_col=None to "
                 "weigh every edge 1)"
+            )
+        if not (w > 0).any():
+            raise ValueError(
+                f"{what}[{score_col!r}] is 0 on every edge: no gene would have a neighbour; "
+                "pass real weights or score_col=None to weigh every edge 1"
             )
     return pd.DataFrame({"gene_a": out["gene_a"], "gene_b": out["gene_b"], "w": w})

@@ -253,6 +253,8 @@ class GraphPairs(_Neighbours):
 
     def _fit(self, train):
         edges = self._edges()
+        # a repeated edge counts once, at its largest weight (a sparse matrix would add them up)
+        edges = edges.groupby(["gene_a", "gene_b"], as_index=False, sort=False)["w"].max()
         wmax = edges["w"].max() if len(edges) else 1.0
         edges = edges.assign(w=edges["w"] / (wmax if wmax > 0 else 1.0))
         self._nodes = pd.Index(pd.unique(pd.concat([edges["gene_a"], edges["gene_b"]])))

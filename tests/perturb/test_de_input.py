@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -198,6 +199,10 @@ def test_check_network_property():
     @given(st.lists(edge, min_size=1, max_size=12), st.data())
     def check(rows, data):
         net = pd.DataFrame(rows, columns=["gene_a", "gene_b", "combined_score"])
+        if not (net["combined_score"] > 0).any():  # no edge would link anything
+            with pytest.raises(ValueError, match="is 0 on every edge"):
+                de_input.check_network(net)
+            return
         got = de_input.check_network(net)
         assert got["gene_a"].tolist() == net["gene_a"].tolist()
         assert got["gene_b"].tolist() == net["gene_b"].tolist()
@@ -210,3 +215,44 @@ def test_check_network_property():
             de_input.check_network(bad)
 
     check()
+
+
+def test_weights_under_another_name_are_not_ignored():
+    """A fresh-user trial: a DataFrame column or graph attribute called "weight" was ignored
+    (every edge weighed 1, results identical to an unweighted network)."""
+    import networkx as nx
+
+    net = pd.DataFrame({"gene_a": ["A", "B"], "gene_b": ["B", "C"], "weight": [0.9, 0.1]})
+    with pytest.raises(ValueError, match=r"numeric column\(s\) \['weight'\].*score_col='weight'"):
+        de_input.check_network(net)
+    np.testing.assert_array_equal(de_input.check_network(net, score_col="weight")["w"], [0.9, 0.1])
+    np.testing.assert_array_equal(de_input.check_network(net, score_col=None)["w"], [1.0, 1.0])
+    g = nx.Graph()
+    g.add_edge("A", "B", weight=0.9)
+    with pytest.raises(ValueError, match=r"attribute\(s\) \['weight'\].*score_col='weight'"):
+        de_input.check_network(g)
+    assert de_input.check_network(g, score_col="weight")["w"].tolist() == [0.9]
+    with pytest.raises(ValueError, match="is 0 on every edge"):
+        de_input.check_network(net.assign(weight=0.0), score_col="weight")
+
+
+def test_a_repeated_edge_counts_once_at_its_largest_weight():
+    """A fresh-user trial: duplicate rows were added up by the sparse matrix (weights above the
+    documented [0, 1] after scaling). The similarity must equal a hand-built max-weight graph."""
+    from biobft.perturb.de_neighbours import GraphPairs
+
+    perts = ["B", "C", "D", "E", "F", "G", "H", "I"]
+    train = pd.DataFrame(
+        [(p, g, (i + j) % 2) for i, p in enumerate(perts) for j, g in enumerate("xyz")],
+        columns=["pert", "gene", "label"],
+    )
+    dup = pd.DataFrame({"gene_a": ["A", "A", "A"], "gene_b": ["B", "B", "C"],
+                        "combined_score": [400.0, 400.0, 800.0]})  # fmt: skip
+    once = dup.drop_duplicates()
+    sims = []
+    for net in (dup, once):
+        model = GraphPairs(network=net)
+        model._fit(train)
+        sims.append(model._similarity(["A"], ["B", "C"])[0])
+    np.testing.assert_array_equal(sims[0], sims[1])
+    np.testing.assert_allclose(sims[1], [[0.5, 1.0]])  # 400 / 800, 800 / 800
