@@ -113,14 +113,12 @@ def run(args: argparse.Namespace) -> int:
     )
     print(result.summary())
     if args.json is not None:
-        import json
+        from ..report.provenance import write_result_json
 
-        from .._paths import atomic_path
-
-        # the table it was computed on (content fingerprint): `biobft assemble` checks it
+        # the table it was computed on (content fingerprint) and a digest of the record:
+        # `biobft assemble` checks both
         record = {**result.to_dict(curves=True), "provenance": provenance}
-        with atomic_path(args.json) as tmp:
-            tmp.write_text(json.dumps(record, indent=2))
+        write_result_json(record, args.json)
         print(f"wrote {args.json}")
     if args.plot is not None:
         from ..pl._ggi import roc_curves

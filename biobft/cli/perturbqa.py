@@ -91,8 +91,8 @@ def _cmd_perturbqa(args: argparse.Namespace) -> int:
     print(f"{what}: AUROC per readout gene over test perturbations")
     print(res[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.json is not None:
-        from .._paths import atomic_path
         from ..embed.table import table_metadata
+        from ..report.provenance import write_result_json
 
         own = args.pairs is not None
         record = {
@@ -109,9 +109,7 @@ def _cmd_perturbqa(args: argparse.Namespace) -> int:
             "rows": json.loads(res.to_json(orient="records")),
             "per_gene": res.attrs.get("per_gene"),
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(args.json) as tmp:
-            tmp.write_text(json.dumps(record, indent=2))
+        write_result_json(record, args.json)  # sealed: `biobft assemble` refuses an edited file
         print(f"wrote {args.json}")
     return 0
 

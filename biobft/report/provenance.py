@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 __all__ = [
+    "DIGEST_KEY",
     "FINGERPRINT",
     "PRODUCERS",
     "check_provenance",
@@ -31,6 +32,7 @@ __all__ = [
     "table_fingerprint",
     "table_provenance",
     "write_perturbation_table",
+    "write_result_json",
 ]
 
 #: input kind -> the workflow rule and the command that write it (named in every error)
@@ -72,6 +74,32 @@ def _existing(kind: str, path: str | os.PathLike) -> Path:
     return path
 
 
+#: key of a result JSON's own digest (:func:`write_result_json`)
+DIGEST_KEY = "content_sha256"
+
+
+def _digest(record: dict[str, Any]) -> str:
+    body = {k: v for k, v in record.items() if k != DIGEST_KEY}
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def write_result_json(record: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write a result record (``biobft ggi --json``, ``biobft perturbqa --json``) atomically,
+    with ``"content_sha256"``: the sha256 of the record's canonical JSON, so that numbers edited
+    after the file was written no longer match and :func:`assemble_report` refuses the file
+    (as the perturbation CSV's sidecar does for the CSV)."""
+    from .._paths import atomic_path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = json.loads(json.dumps(record))  # digest what a reader will see (str keys, lists)
+    sealed = {**record, DIGEST_KEY: _digest(record)}
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(sealed, indent=2))
+    return path
+
+
 def _read_json(kind: str, path: str | os.PathLike) -> dict[str, Any]:
     path = _existing(kind, path)
     try:
@@ -80,6 +108,12 @@ def _read_json(kind: str, path: str | os.PathLike) -> dict[str, Any]:
         raise _bad(kind, path, f"is not valid JSON ({err})") from None
     if not isinstance(record, dict):
         raise _bad(kind, path, f"holds a JSON {type(record).__name__}, not an object")
+    if DIGEST_KEY in record and record[DIGEST_KEY] != _digest(record):
+        raise _bad(
+            kind,
+            path,
+            f"does not match its own {DIGEST_KEY!r} (its content was edited after it was written)",
+        )
     return record
 
 

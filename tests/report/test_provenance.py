@@ -92,3 +92,20 @@ def test_read_provenance_of_each_kind(saved, tmp_path):
     assert read_provenance("perturbation", csv) is None
     with pytest.raises(ValueError, match="kind must be one of"):
         read_provenance("embeddings", csv)
+
+
+def test_a_result_json_edited_after_it_was_written_is_refused(tmp_path):
+    """A fresh-user trial: editing roc_auc in a GGI JSON (0.60 -> 0.99) or relabelling a
+    PerturbQA task went into the report; only the perturbation CSV was protected."""
+    from biobft.report.provenance import DIGEST_KEY, _read_json, write_result_json
+
+    record = {"roc_auc": 0.6, "rows": [{"auroc_per_gene": 0.533, "n": 3}], "per_gene": {"1": 0.5},
+              "task": "de", "nan": float("nan")}  # fmt: skip
+    path = write_result_json(record, tmp_path / "r.json")
+    back = _read_json("ggi", path)
+    assert back[DIGEST_KEY] and back["roc_auc"] == 0.6
+    for key, value in (("roc_auc", 0.99), ("task", "dir"), ("rows", [{"auroc_per_gene": 0.95}])):
+        edited = {**json.loads(path.read_text()), key: value}
+        (tmp_path / "e.json").write_text(json.dumps(edited))
+        with pytest.raises(ValueError, match="edited after it was written"):
+            _read_json("perturbqa", tmp_path / "e.json")
