@@ -194,6 +194,7 @@ def test_tiny_real_run(tiny_lm_dir, data_mirror, tmp_path):
         from biobft.report.provenance import table_fingerprint
 
         assert ggi.pop("provenance")["table_sha256"] == table_fingerprint(table)
+        assert len(ggi.pop("content_sha256")) == 64  # the record's own digest (assemble checks it)
         assert results["ggi"] == ggi
         assert results["config"]["assembled_from"]["ggi"] == str(out / "ggi" / f"{run}.json")
         assert {r["predictor"] for r in results["perturbation_summary"]} == {
