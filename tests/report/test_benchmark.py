@@ -42,7 +42,7 @@ def test_best_validated_ggi_configuration(result):
     assert len(head) == 6  # two configurations, each with its two baselines
 
 
-def test_rerun_reuses_fitted_ggi_results_and_refit_agrees(result, genes):
+def test_rerun_reuses_fitted_ggi_results_and_refit_agrees(result, genes, tmp_path, monkeypatch):
     """A rerun on identical inputs reads both GGI results back; a refit gives the same numbers."""
     from biobft.report import run_benchmark
 
@@ -60,8 +60,22 @@ def test_rerun_reuses_fitted_ggi_results_and_refit_agrees(result, genes):
         pd.testing.assert_frame_equal(res.perturbation_summary(), result.perturbation_summary())
     # the provenance record is this run's own (e.g. its embedding-cache hits), not a stale copy
     assert rerun.ggi.table_meta["cache"]["encoded"] == 0
-    # another input (the seed) is another entry: fitted afresh
-    assert run_benchmark(seed=1, best_ggi=False, perturbation=False, **kw).cached == []
+    # another input (the seed) is another entry: fitted afresh. Checked in an empty fit cache, so
+    # that an entry a previous run of this test wrote for seed 1 cannot make the check pass or fail
+    from biobft.report import fitcache
+
+    fresh = tmp_path / "fits"
+
+    def fresh_dir(*parts: str):
+        path = fresh.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    monkeypatch.setattr(fitcache, "cache_dir", fresh_dir)
+    one = dict(best_ggi=False, perturbation=False, **kw)
+    assert run_benchmark(**one).cached == []
+    assert run_benchmark(**one).cached == ["ggi"]
+    assert run_benchmark(seed=1, **one).cached == []
 
 
 def test_cli_benchmark_cached_rerun(genes, result, tmp_path, capsys):
