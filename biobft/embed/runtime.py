@@ -81,30 +81,9 @@ def resolve_precision(precision: str, device: str) -> str:
 
 
 def resolve_device(device: Any, *, backend: str = "torch") -> str | None:
-    """Check a ``device=`` argument once, before any model loads; return it as a string.
-
-    The device check itself is :func:`biobft.models.devices.check_device` (the loaders run it
-    too); this adds the CPU-only backends.
-
-    Parameters
-    ----------
-    device
-        ``None`` (the loader's default), a ``torch.device`` or a name such as ``"cpu"``,
-        ``"cuda"``, ``"cuda:1"`` or ``"mps"``.
-    backend
-        The requested backend (a name in :data:`BACKENDS`): ``"onnx"`` and ``"openvino"`` run on
-        CPU only.
-
-    Returns
-    -------
-    ``None`` or the device as a string (``"cuda:0"``, ``"cpu"``, ...).
-
-    Raises
-    ------
-    ValueError
-        Not a device name; CUDA or MPS that this torch build or machine does not have (with the
-        fix); a CUDA index beyond the GPUs present; a non-CPU device for ``backend="onnx"`` or
-        ``"openvino"``.
+    """:func:`biobft.models.devices.check_device` (the one device check; its parameters, return
+    value and errors) plus the CPU-only backends: ``backend="onnx"`` or ``"openvino"`` with a
+    non-CPU device raises :class:`ValueError`.
     """
     from ..models.devices import check_device, parse_device
 
