@@ -82,11 +82,13 @@ class DEPredictor:
     ``fit(train)`` takes a frame ``pert, gene, label``; ``predict(pairs)`` returns one float per
     row of ``pairs`` (higher = more likely label 1). After ``fit``, ``cv_score_`` is the inner
     cross-validated :func:`~biobft.perturb.metrics.auroc_per_gene` over training perturbations
-    at the chosen hyper-parameters (``params_``) and ``oof_`` the out-of-fold training scores.
+    at the chosen hyper-parameters (``params_``) and ``oof_`` the out-of-fold training scores
+    (``None`` for a class with ``out_of_fold = False``, which cannot be an ensemble member).
     """
 
     name: ClassVar[str] = "base"
     needs_embedding: ClassVar[bool] = True
+    out_of_fold: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -133,6 +135,7 @@ class BaseRate(DEPredictor):
 
     name = "base_rate"
     needs_embedding = False
+    out_of_fold = False
 
     def _fit(self, train):
         self.cv_score_ = 0.5

@@ -31,6 +31,7 @@ class PairClassifier(DEPredictor):
     """
 
     name = "pair"
+    out_of_fold = False  # C is chosen on one hold-out: no out-of-fold scores for an ensemble
 
     def __init__(
         self,

@@ -215,7 +215,8 @@ def evaluate_de_pairs(
         gene x predictor frame);
         ``attrs["best"]``: the embedding predictor with the best inner-CV score (the one the
         ``random``/``name`` baselines go through; predictors with a full k-fold inner CV are
-        ranked before those scored on one hold-out, whose scores are not comparable).
+        ranked before those scored on one hold-out, whose scores are not comparable; an
+        ``ensemble`` when no other embedding predictor was run).
 
     Raises
     ------
@@ -288,7 +289,8 @@ def evaluate_de_pairs(
         if name == "graph":
             kw.setdefault("network", network)
         if name == "ensemble":
-            kw.setdefault("fitted", models)
+            # a baseline's members see its own (random / name) table: never reuse fitted models
+            kw.setdefault("fitted", models if kind == "model" else {})
             kw.setdefault("member_params", {"graph": {"network": network}})
             if emb is not None:
                 kw.setdefault("embedding", emb)
@@ -317,6 +319,14 @@ def evaluate_de_pairs(
     # with a full inner CV (oof_) first, the others only when none has one
     full = {lab: m for lab, m in emb_models.items() if m.oof_ is not None}
     pool = full or emb_models
+    if not pool:  # e.g. predictors=["ensemble"]: the baselines go through the ensemble itself
+        pool = {
+            lab: m
+            for lab, m in models.items()
+            if isinstance(m, Ensemble)
+            and np.isfinite(m.cv_score_)
+            and any(DE_PREDICTORS[k].needs_embedding for k in m.models_)
+        }
     best = max(pool, key=lambda lab: pool[lab].cv_score_) if pool else None
     if baselines:
         run("base_rate", "base_rate", {}, None, "baseline")

@@ -78,11 +78,12 @@ class Ensemble(DEPredictor):
         self.member_params = dict(member_params or {})
         self.n_steps = int(n_steps)
         self.fitted = dict(fitted or {})
-        unknown = [m for m in self.members if m not in DE_PREDICTORS or m == self.name]
-        if unknown or len(self.members) < 2:
+        allowed = _ensemble_members()
+        if any(m not in allowed for m in self.members) or len(set(self.members)) < 2:
+            other = [p for p in DE_PREDICTORS if p not in allowed and p != self.name]
             raise ValueError(
-                f"ensemble members must be >= 2 of {[p for p in DE_PREDICTORS if p != 'ensemble']}"
-                f"; got {list(self.members)}"
+                f"ensemble members must be >= 2 distinct names of {allowed} (the predictors with "
+                f"out-of-fold training scores; {other} have none); got {list(self.members)}"
             )
         self._kw = kw
 
@@ -102,8 +103,11 @@ class Ensemble(DEPredictor):
                 model = DE_PREDICTORS[m](**params).fit(train_src)
             models[m] = model
         self.models_ = {m: mod for m, mod in models.items() if mod.oof_ is not None}
-        if len(self.models_) < 2:
-            raise ValueError("ensemble needs >= 2 members with out-of-fold scores (knn, graph)")
+        if len(self.models_) < 2:  # a member class promised out-of-fold scores and gave none
+            raise ValueError(
+                f"ensemble members {list(self.members)}: only {list(self.models_)} produced "
+                "out-of-fold training scores; an ensemble needs >= 2"
+            )
         names = list(self.models_)
         ranks = np.stack([_rank01(self.models_[m].oof_) for m in names])
         grid = [
@@ -129,6 +133,11 @@ class Ensemble(DEPredictor):
             if w > 0:
                 out += w * _rank01(self.models_[m].predict(pairs))
         return out
+
+
+def _ensemble_members() -> list[str]:
+    """Registered predictors that can be ensemble members (they give out-of-fold scores)."""
+    return [p for p, cls in DE_PREDICTORS.items() if cls.out_of_fold and cls is not Ensemble]
 
 
 #: DE-pair predictor name -> class (one class + one line to add a predictor)

@@ -190,3 +190,22 @@ def test_perturbqa_k562_direction_name_table(data_mirror):
     assert got.loc["knn", "perturbation_coverage"] > 0.9
     assert got.loc["knn", "auroc_per_gene"] > 0.6
     assert got.loc["knn", "auroc_per_gene"] > got.loc["random (knn)", "auroc_per_gene"] + 0.05
+
+
+def test_ensemble_alone_still_gets_its_random_baseline(toy):
+    """With ``predictors=["ensemble"]`` the random baseline goes through the ensemble (it had
+    no random row at all), whose members are fitted on the random table."""
+    pairs, table, _ = toy
+    # edges between random perturbations: only the embedding knows the programmes
+    rng = np.random.default_rng(1)
+    perts = pairs["pert"].unique()
+    noise = pd.DataFrame({"gene_a": rng.choice(perts, 300), "gene_b": rng.choice(perts, 300)})
+    res = evaluate_de_pairs(
+        pairs, embedding=table, predictors=["ensemble"], network=noise, n_folds=2
+    ).set_index("predictor")
+    assert list(res.index) == ["ensemble", "base_rate", "random (ensemble)"]
+    assert res.attrs["best"] == "ensemble"
+    assert res.loc["base_rate", "auroc_per_gene"] == pytest.approx(0.5)
+    # the real table's knn member knows the programmes; the random one's knows nothing
+    gap = res.loc["ensemble", "auroc_per_gene"] - res.loc["random (ensemble)", "auroc_per_gene"]
+    assert gap > 0.1

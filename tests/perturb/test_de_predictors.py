@@ -45,3 +45,15 @@ def test_ensemble_is_the_weighted_rank_average_of_its_members(de_toy):
         for m, w in ens.weights_.items()
     )
     np.testing.assert_allclose(ens.predict(data.test), want, rtol=0, atol=1e-12)
+
+
+def test_ensemble_members_must_give_out_of_fold_scores(de_toy):
+    """``pair`` and ``base_rate`` have no out-of-fold scores: refused at construction, and the
+    message lists what can be a member (it used to list them, then fail at fit)."""
+    _, table, _ = de_toy
+    allowed = [p for p, c in DE_PREDICTORS.items() if c.out_of_fold and p != "ensemble"]
+    assert {"knn", "graph"} <= set(allowed) and not {"pair", "base_rate"} & set(allowed)
+    for members in (("knn", "pair"), ("knn",), ("knn", "knn"), ("knn", "nope")):
+        with pytest.raises(ValueError, match=r"ensemble members must be >= 2 distinct") as err:
+            get_de_predictor("ensemble", embedding=table, members=members)
+        assert str(allowed) in str(err.value) and "'pair'" in str(err.value)
