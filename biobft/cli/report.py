@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ._common import read_gene_list
+from ._common import comma_list, read_gene_list
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -48,7 +48,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="norman19",
         help="perturbench_devel dataset (norman19 or mcfaline23; default: norman19)",
     )
-    p.add_argument("--predictors", nargs="+", help="perturbation predictors (default: all)")
+    p.add_argument(
+        "--predictors",
+        nargs="+",
+        type=comma_list,
+        help="perturbation predictors, comma- or space-separated (default: all)",
+    )
     p.add_argument(
         "--no-perturbqa", action="store_true", help="skip the PerturbQA K562 DE/direction section"
     )
@@ -145,7 +150,7 @@ def _run(args: argparse.Namespace) -> int:
         classifier=args.classifier,
         perturbation=not args.no_perturbation,
         perturb_dataset=args.perturb_dataset,
-        predictors=args.predictors,
+        predictors=None if args.predictors is None else [p for g in args.predictors for p in g],
         seed=args.seed,
         perturbqa=not args.no_perturbqa,
         cache=not args.refit,

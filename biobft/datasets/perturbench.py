@@ -4,7 +4,25 @@ from __future__ import annotations
 
 from ._anndata import read_h5ad
 
-__all__ = ["perturbench_devel"]
+__all__ = ["PERTURBENCH_DEVEL_DATASETS", "check_perturbench_dataset", "perturbench_devel"]
+
+#: ``obs["dataset"]`` values of the pinned ``devel.h5ad`` (sha256 in the registry)
+PERTURBENCH_DEVEL_DATASETS: tuple[str, ...] = ("mcfaline23", "norman19")
+
+
+def check_perturbench_dataset(dataset: str | None) -> None:
+    """Refuse an unknown :func:`perturbench_devel` ``dataset`` without reading the file.
+
+    Raises
+    ------
+    ValueError
+        ``dataset`` is not ``None`` or one of :data:`PERTURBENCH_DEVEL_DATASETS`.
+    """
+    if dataset is not None and dataset not in PERTURBENCH_DEVEL_DATASETS:
+        raise ValueError(
+            f"unknown PerturBench devel dataset {dataset!r}; choose one of "
+            f"{list(PERTURBENCH_DEVEL_DATASETS)} or None (all)"
+        )
 
 
 def perturbench_devel(dataset: str | None = None):
@@ -38,14 +56,10 @@ def perturbench_devel(dataset: str | None = None):
     ValueError
         Unknown ``dataset`` (the message lists the valid ones).
     """
+    check_perturbench_dataset(dataset)
     adata = read_h5ad("perturbench_devel")
     if dataset is None:
         return adata
-    valid = sorted(adata.obs["dataset"].astype(str).unique())
-    if dataset not in valid:
-        raise ValueError(
-            f"unknown PerturBench devel dataset {dataset!r}; choose one of {valid} or None (all)"
-        )
     sub = adata[(adata.obs["dataset"] == dataset).to_numpy()].copy()
     for col in sub.obs.columns:
         if hasattr(sub.obs[col], "cat"):

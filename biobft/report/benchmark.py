@@ -166,6 +166,30 @@ def _gene2vec(
     return res, hit
 
 
+def _check_options(
+    *,
+    features: str | None,
+    classifier: str | None,
+    perturb_dataset: str | None,
+    predictors: Sequence[str] | None,
+    perturbation: bool,
+) -> None:
+    """Check every option of :func:`run_benchmark` before the first (slow) step runs."""
+    from ..datasets.perturbench import check_perturbench_dataset
+    from ..ggi import make_classifier, parse_features
+    from ..perturb._options import predictor_specs
+    from ..perturb.predictors import PREDICTORS
+
+    if features is not None:
+        parse_features(features)
+    if classifier is not None:
+        make_classifier(classifier)  # raises on an unknown name
+    if perturbation:
+        check_perturbench_dataset(perturb_dataset)
+    if predictors is not None:
+        predictor_specs(predictors, PREDICTORS)
+
+
 def run_benchmark(
     *,
     model: str = "minilm",
@@ -227,6 +251,12 @@ def run_benchmark(
     Returns
     -------
     :class:`BenchmarkResult`; write it with :func:`biobft.report.write.write_report`.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Unknown ``features``, ``classifier``, ``perturb_dataset`` or ``predictors``: all
+        checked before the first step (the embedding) starts.
     """
     from tqdm.auto import tqdm
 
@@ -236,6 +266,13 @@ def run_benchmark(
     from ..text import gene_texts
     from .fitcache import cached_result, content_key, frame_from_record, frame_record
 
+    _check_options(
+        features=features if ggi else None,
+        classifier=classifier if ggi else None,
+        perturb_dataset=perturb_dataset,
+        predictors=predictors if perturbation else None,
+        perturbation=perturbation,
+    )
     genes = None if genes is None else list(genes)
     timings: dict[str, float] = {}
     config = {

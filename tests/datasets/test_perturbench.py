@@ -3,12 +3,15 @@ from __future__ import annotations
 import pytest
 
 from biobft.datasets import perturbench_devel
+from biobft.datasets.perturbench import PERTURBENCH_DEVEL_DATASETS
 
 
 def test_all_cells(data_mirror):
     adata = perturbench_devel()
     assert adata.shape == (5_961, 500)
     assert adata.obs["dataset"].value_counts().to_dict() == {"norman19": 3_375, "mcfaline23": 2_586}
+    # the constant that lets callers check a name before reading the file is the file's truth
+    assert sorted(adata.obs["dataset"].unique()) == list(PERTURBENCH_DEVEL_DATASETS)
 
 
 def test_norman19(data_mirror):
@@ -31,7 +34,10 @@ def test_mcfaline23(data_mirror):
     assert len(conds) == 10 and "control" in conds and "MAPK1" in conds
 
 
-def test_unknown_dataset(data_mirror):
+def test_unknown_dataset_is_refused_before_the_file_is_read(monkeypatch):
+    import biobft.datasets.perturbench as mod
+
+    monkeypatch.setattr(mod, "read_h5ad", lambda *a: pytest.fail("read before the check"))
     with pytest.raises(
         ValueError, match=r"unknown PerturBench devel dataset 'norman'.*'mcfaline23', 'norman19'"
     ):

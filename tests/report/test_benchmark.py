@@ -160,3 +160,41 @@ def test_backend_reaches_every_embedding_step(monkeypatch):
     with pytest.raises(_Stop):
         perturbqa.benchmark_section(pd.DataFrame(), backend="openvino")
     assert seen[-1] == "openvino"
+
+
+@pytest.mark.parametrize(
+    ("option", "match"),
+    [
+        ({"features": "sum+hadamrd"}, "hadamrd"),
+        ({"classifier": "logreg"}, "unknown classifier 'logreg'"),
+        ({"perturb_dataset": "norman"}, "unknown PerturBench devel dataset 'norman'"),
+        ({"predictors": ["ridge", "knnn"]}, "knnn"),
+    ],
+)
+def test_every_option_is_checked_before_the_embedding_step(monkeypatch, option, match):
+    """A typo in a late step's option fails at once, not after minutes of embedding and fits."""
+    import biobft.embed
+    from biobft.report.benchmark import run_benchmark
+
+    monkeypatch.setattr(
+        biobft.embed, "embed_genes", lambda *a, **k: pytest.fail("embedded before the check")
+    )
+    with pytest.raises(ValueError, match=match):
+        run_benchmark(genes=["TP53"], perturbqa=False, **option)
+
+
+def test_cli_benchmark_predictors_take_commas_or_spaces(monkeypatch, tmp_path):
+    """``--predictors ridge,knn`` and ``--predictors ridge knn`` are the same list."""
+    import biobft.report.benchmark
+
+    seen = []
+
+    def fake(**kw):
+        seen.append(kw["predictors"])
+        raise _Stop
+
+    monkeypatch.setattr(biobft.report.benchmark, "run_benchmark", fake)
+    for args in (["ridge,knn"], ["ridge", "knn"], ["ridge, knn"]):
+        with pytest.raises(_Stop):
+            main(["benchmark", "--out", str(tmp_path / "o"), "--predictors", *args])
+    assert seen == [["ridge", "knn"]] * 3
