@@ -170,7 +170,8 @@ def _check_degenerate(
         )
         parts.append(
             f"{what}: such a text has no content to embed (its vector would be padding only); "
-            "drop or fix them first (e.g. texts = [t for t in texts if t.strip()])"
+            "drop or fix them first (whitespace-only: texts = [t for t in texts if t.strip()]; "
+            "invisible characters such as zero-width spaces are not whitespace to str.strip())"
         )
     if control:
         first = items[control[0]]

@@ -99,8 +99,14 @@ def resolve_device(device: Any, *, backend: str = "torch") -> str | None:
 def _misfits(backend: str, handle: Any, pooling: str | None, prec: str) -> list[str]:
     """Why ``backend`` ("onnx" / "openvino") cannot run this call; empty when it can."""
     fits = []
-    if handle.kind != "st" or pooling not in (None, ST_POOLING):
-        fits.append("it runs only a sentence-transformers model's own pipeline (pooling=None)")
+    if handle.kind != "st":
+        kind = "a causal LM" if handle.causal else f"a {handle.kind!r} model"
+        fits.append(
+            f"it runs only a sentence-transformers model's own pipeline, and this is {kind} "
+            "(backend='torch' embeds it)"
+        )
+    elif pooling not in (None, ST_POOLING):
+        fits.append(f"it runs the model's own pooling (pooling=None), not pooling={pooling!r}")
     if handle.device.type != "cpu":
         fits.append(f"it runs on CPU, the model is on {handle.device}")
     if backend == "onnx" and prec != "fp32":

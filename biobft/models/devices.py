@@ -18,7 +18,7 @@ def parse_device(device: Any):
     ----------
     device
         ``None``, a ``torch.device`` or a name such as ``"cpu"``, ``"cuda:1"`` (spaces around
-        it are ignored).
+        it and letter case are ignored: ``" CPU"`` is ``"cpu"``).
 
     Returns
     -------
@@ -39,7 +39,7 @@ def parse_device(device: Any):
             f"{device!r} ({type(device).__name__})"
         )
     try:
-        return torch.device(device.strip() if isinstance(device, str) else device)
+        return torch.device(device.strip().lower() if isinstance(device, str) else device)
     except (RuntimeError, ValueError):
         raise ValueError(
             f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:<index>' or 'mps' (or None "

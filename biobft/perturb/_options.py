@@ -12,7 +12,29 @@ import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["check_options", "options_of", "predictor_specs"]
+__all__ = ["check_options", "missing_hint", "options_of", "predictor_specs"]
+
+
+def missing_hint(*choices: str) -> str:
+    """How to accept absent genes, for a message read from Python and the command line alike.
+
+    ``missing_hint("skip", "mean")`` -> ``"pass missing='skip' or 'mean' (command line:
+    --missing skip)"``.
+    """
+    listed = " or ".join(repr(c) for c in choices)
+    return f"pass missing={listed} (command line: --missing {choices[0]})"
+
+
+def _name_hint(name: str, registry: Mapping[str, Any]) -> str:
+    """The fix for an unknown name: the names it joins, else the close match, then the choices."""
+    parts = [p.strip() for p in name.replace(" ", ",").split(",") if p.strip()]
+    if len(parts) > 1:
+        return (
+            f" looks like several names in one string; pass them as a list, e.g. {parts} "
+            f"(command line: --predictors {','.join(parts)}); choose from {list(registry)}"
+        )
+    close = difflib.get_close_matches(name.strip(), list(registry), n=1)
+    return (f" (did you mean {close[0]!r}?)" if close else "") + f"; choose from {list(registry)}"
 
 
 def options_of(cls: type) -> list[str]:
@@ -129,9 +151,7 @@ def predictor_specs(
         params = dict(spec)
         name = params.pop("predictor", label)
         if name not in registry:
-            close = difflib.get_close_matches(str(name).strip(), list(registry), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"unknown {what} {name!r}{hint}; choose from {list(registry)}")
+            raise ValueError(f"unknown {what} {name!r}{_name_hint(str(name), registry)}")
         named = f"{what} {label!r}" + ("" if str(label) == name else f" ({name})")
         check_options(registry[name], params, what=named)
         specs[str(label)] = (name, params)

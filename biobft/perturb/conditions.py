@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from ._options import missing_hint
 from .expression import expression_matrix
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -356,10 +357,11 @@ def unknown_genes_message(absent: Sequence[str], *, sep: str, where: str) -> str
         seps = sorted({c for g in joined for c in _JOINERS if c in g})
         hint = (
             f" Label(s) such as {joined[:3]} look like several genes joined by {seps}, but "
-            f"sep={sep!r}: pass sep=... (e.g. sep={seps[0]!r}) if they are combinations."
+            f"sep={sep!r}: pass sep=... (e.g. sep={seps[0]!r}; command line: --sep "
+            f"'{seps[0]}') if they are combinations."
         )
     return (
         f"{len(absent)} perturbed gene(s) parsed from the condition labels are absent from "
-        f"{where}: {list(absent)[:10]}.{hint} Otherwise check the labels, use a table that "
-        "covers them, or pass missing='skip' or 'mean'"
+        f"{where}: {list(absent)[:10]}.{hint} Check the labels, use a table that covers them, "
+        f"or {missing_hint('skip', 'mean')}"
     )

@@ -225,15 +225,18 @@ def check_network(
         network = pd.DataFrame(rows, columns=["gene_a", "gene_b", "w"])
         score_col, require_score = "w", False
     absent = [c for c in NETWORK_COLUMNS if c not in network.columns]
-    if require_score and score_col is not None and score_col not in network.columns:
-        absent.append(score_col)
-    if absent:
+    no_score = require_score and score_col is not None and score_col not in network.columns
+    if absent or no_score:
         weight = "a" if require_score else "optionally a"
+        fix = (
+            f"rename yours, e.g. {what}.rename(columns={{'source': 'gene_a', 'target': 'gene_b'}})"
+            if absent
+            else f"pass score_col=<the weight column's name> or add a column {score_col!r}"
+        )
         raise KeyError(
-            f"{what} has no column(s) {absent}; a network needs one row per edge with columns "
-            f"{list(NETWORK_COLUMNS)} (gene symbols) and {weight} weight column {score_col!r} "
-            f"(columns: {list(map(str, network.columns))}); rename yours, e.g. "
-            f"{what}.rename(columns={{'source': 'gene_a', 'target': 'gene_b'}})"
+            f"{what} has no column(s) {absent + [score_col] * no_score}; a network needs one row "
+            f"per edge with columns {list(NETWORK_COLUMNS)} (gene symbols) and {weight} weight "
+            f"column {score_col!r} (columns: {list(map(str, network.columns))}); {fix}"
         )
     others = [
         str(c)

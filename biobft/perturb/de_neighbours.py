@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._options import missing_hint
 from .de_base import DEPredictor, _fold_score, _gene_base_rate, _inner_folds, _pert_vectors
 from .de_input import check_network
 
@@ -198,7 +199,7 @@ class KNNPairs(_Neighbours):
             absent = [q for q, o in zip(query, qok) if not o]
             raise KeyError(
                 f"{len(absent)} perturbed gene(s) absent from the embedding table: {absent[:10]}; "
-                "use a table that covers them or pass missing='skip' or 'mean'"
+                f"use a table that covers them or {missing_hint('skip', 'mean')}"
             )
         return qv @ tv.T, qok
 

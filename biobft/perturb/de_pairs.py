@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..embed.table import validate_table
-from ._options import predictor_specs
+from ._options import missing_hint, predictor_specs
 from .de_base import _MISSING
 from .de_input import DE_PAIR_COLUMNS, DEPairs, check_de_pairs
 from .de_neighbours import DEFAULT_SCORE_COL, graph_edges
@@ -258,7 +258,7 @@ def evaluate_de_pairs(
         raise KeyError(
             f"{len(absent)} of {len(all_perts)} perturbed gene(s) are absent from the embedding "
             f"table, e.g. {absent[:10]}; use a table that covers them (e.g. source "
-            "'refseq|go|name') or pass missing='skip' or 'mean'"
+            f"'refseq|go|name') or {missing_hint('skip', 'mean')}"
         )
     test = data.test
     n_test_perts = int(test["pert"].nunique())

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..embed.table import make_table, validate_table
+from ._options import missing_hint
 from .de_input import check_network
 from .pseudobulk import Pseudobulk
 
@@ -200,7 +201,7 @@ class PerturbationEmbedder:
             where = "the embedding table and adata.var_names" if both else "the embedding table"
             raise KeyError(
                 f"{len(absent)} perturbed gene(s) absent from {where}: {absent[:10]}; "
-                "use a table that covers them or pass missing='skip' or 'mean'"
+                f"use a table that covers them or {missing_hint('skip', 'mean')}"
             )
         self.missing_ = sorted(set(self.missing_) | set(absent))
         return absent

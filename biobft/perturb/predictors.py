@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..embed.table import validate_table
-from ._options import check_options
+from ._options import check_options, missing_hint
 from .embeddings import Missing, Perts, PerturbationEmbedder
 
 
@@ -275,7 +275,7 @@ class Linear(Predictor):
         if absent and self.missing == "error":
             raise KeyError(
                 f"perturbed gene(s) {absent[:10]} are absent from both the embedding table and "
-                "adata.var_names; pass embedding=TABLE covering them or missing='skip'"
+                f"adata.var_names; pass embedding=TABLE covering them or {missing_hint('skip')}"
             )
         P = np.zeros((len(perts), self.G_.shape[1]))
         ok = np.zeros(len(perts), bool)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from ..perturb._options import predictor_specs
+from ..perturb._options import missing_hint, predictor_specs
 from ..perturb.conditions import (
     joined_labels,
     parse_condition,
@@ -213,9 +213,9 @@ def predict_perturbation(
         if used_fallback and missing == "error":
             raise KeyError(
                 f"{predictor} has no learnt response for perturbation(s) {used_fallback[:10]} "
-                f"in cell type {ct!r} ({[f for f in fallback if f][:3]}); pass missing='mean' "
-                "or 'skip' to accept the fallback (reported per row in obs['fallback']), or "
-                "predict with another predictor"
+                f"in cell type {ct!r} ({[f for f in fallback if f][:3]}); "
+                f"{missing_hint('mean', 'skip')} to accept the fallback (reported per row in "
+                "obs['fallback']), or predict with another predictor"
             )
         n_ctl = int(sub.obs.loc[sub.obs["is_control"], "n_cells"].iloc[0])
         for p, genes, d, fb in zip(perturbations, req.values(), delta, fallback):

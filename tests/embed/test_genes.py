@@ -404,7 +404,8 @@ def test_backend_is_checked_first_and_reaches_encode(tiny_lm, texts, cache_root,
     table = embed_genes(source=texts, model=tiny_lm, model_id="tiny", precision="fp32")
     assert seen[-1]["backend"] == "torch" and seen[-1]["precision"] == "fp32"
     assert table_metadata(table)["backend"] == "torch"
-    with pytest.raises(ValueError, match=r"backend='onnx' does not fit: it runs only a senten"):
+    causal = r"backend='onnx' does not fit: it runs only a sentence-transformers model's own "
+    with pytest.raises(ValueError, match=causal + r"pipeline, and this is a causal LM"):
         embed_genes(source=texts, model=tiny_lm, model_id="tiny", backend="onnx")
     with pytest.raises(ValueError, match=r"backend='openvino' does not fit: backend openvino run"):
         embed_genes(source=texts, model=tiny_lm, model_id="tiny", backend="openvino", device="cuda")

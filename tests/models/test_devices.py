@@ -20,3 +20,11 @@ def test_device_check_has_one_implementation(monkeypatch):
     monkeypatch.setattr(devices, "check_device", lambda d: seen.append(d) or real(d))
     assert runtime.resolve_device("cpu", backend="onnx") == "cpu"
     assert seen == ["cpu"]
+
+
+def test_device_names_ignore_letter_case():
+    """``"CPU"`` (as OpenVINO and many users write it) is the CPU, not an unknown device."""
+    assert devices.parse_device("CPU") == devices.parse_device(" cpu") == torch.device("cpu")
+    assert devices.parse_device("CUDA:1") == torch.device("cuda", 1)
+    with pytest.raises(ValueError, match="unknown device 'GPU'"):
+        devices.parse_device("GPU")

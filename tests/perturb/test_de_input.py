@@ -153,9 +153,11 @@ def test_network_without_perturbed_genes_or_named_weight_is_refused(toy, monkeyp
     other = network.assign(gene_a="X" + network["gene_a"], gene_b="X" + network["gene_b"])
     with pytest.raises(ValueError, match=r"has none of the \d+ perturbed genes .* as a node"):
         evaluate_de_pairs(pairs, embedding=table, network=other, predictors=["knn", "graph"])
-    with pytest.raises(KeyError, match=r"no column\(s\) \['weight'\].*and a weight column"):
+    with pytest.raises(KeyError, match=r"no column\(s\) \['weight'\].*and a weight column") as err:
         spec = {"g": {"predictor": "graph", "score_col": "weight"}}
         evaluate_de_pairs(pairs, embedding=table, network=network, predictors=spec)
+    # the fix offered is about the weight column, not a rename of the gene columns
+    assert "pass score_col=" in str(err.value) and "rename" not in str(err.value)
     # without predictors that read it, a network is not looked at (no graph, no ensemble)
     monkeypatch.undo()
     res = evaluate_de_pairs(pairs, embedding=table, network=other, predictors=["knn"],

@@ -226,7 +226,8 @@ def test_perturbation_embedder_errors_missing_and_fill():
     ghosts = [f"x{i:02d}" for i in range(12)]
     msg = (
         f"12 perturbed gene(s) absent from the embedding table: {ghosts[:10]}; "
-        "use a table that covers them or pass missing='skip' or 'mean'"
+        "use a table that covers them or pass missing='skip' or 'mean' (command line: "
+        "--missing skip)"
     )
     with pytest.raises(KeyError, match=re.escape(msg)):
         emb.check([(g,) for g in ghosts])

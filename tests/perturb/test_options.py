@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from biobft.perturb import DE_PREDICTORS
-from biobft.perturb._options import check_options, options_of
+from biobft.perturb._options import check_options, missing_hint, options_of, predictor_specs
 from biobft.perturb.de_predictors import get_de_predictor
 from biobft.perturb.predictors import PREDICTORS, get_predictor
 
@@ -94,3 +94,21 @@ def test_predictor_specs_refuses_bad_values(value, error, match):
 
     with pytest.raises(error, match=match):
         predictor_specs(value, PREDICTORS)
+
+
+def test_several_names_in_one_string_are_told_to_be_a_list():
+    """``"knn,graph"`` (Python) or ``"ridge knn"`` (a quoted CLI value) is not a close match of
+    one name: the message says to pass a list, in both syntaxes."""
+    reg = {"knn": object, "graph": object, "ridge": object}
+    for text, parts in (("knn,graph", ["knn", "graph"]), ("ridge knn", ["ridge", "knn"])):
+        with pytest.raises(ValueError) as err:
+            predictor_specs(text, reg)
+        msg = str(err.value)
+        assert f"pass them as a list, e.g. {parts}" in msg and "did you mean" not in msg
+        assert f"--predictors {','.join(parts)}" in msg
+
+
+def test_missing_hint_names_the_python_and_command_line_forms():
+    assert missing_hint("skip", "mean") == (
+        "pass missing='skip' or 'mean' (command line: --missing skip)"
+    )

@@ -623,7 +623,8 @@ def test_linear_pca_mode_records_every_missing_gene_and_words_its_errors():
     strict = get_predictor("linear", var_names=var_names).fit(perts, Y)
     msg = (
         f"perturbed gene(s) {ghosts[:10]} are absent from both the embedding table and "
-        "adata.var_names; pass embedding=TABLE covering them or missing='skip'"
+        "adata.var_names; pass embedding=TABLE covering them or pass missing='skip' (command "
+        "line: --missing skip)"
     )
     with pytest.raises(KeyError, match=re.escape(msg)):
         strict.predict([(g,) for g in ghosts])
