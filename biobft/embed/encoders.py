@@ -64,12 +64,12 @@ class EncoderHandle:
 
 
 def _fingerprint(folder: Path) -> str:
-    """Cheap content fingerprint of a model folder (names, sizes, mtimes of its files)."""
+    """Cheap fingerprint of a model folder: names, sizes and nanosecond mtimes of its files."""
     h = hashlib.sha256()
     for path in sorted(folder.rglob("*")):
         if path.is_file() and not path.name.startswith("."):
             st = path.stat()
-            h.update(f"{path.relative_to(folder)}:{st.st_size}:{int(st.st_mtime)};".encode())
+            h.update(f"{path.relative_to(folder)}:{st.st_size}:{st.st_mtime_ns};".encode())
     return h.hexdigest()[:16]
 
 

@@ -86,3 +86,19 @@ def test_is_causal_by_attention_not_by_class_name(cls, cfg, causal):
         hb = model(b, output_hidden_states=True).hidden_states[-1][0, 0]
     assert torch.allclose(ha, hb) is causal  # independent reference: the attention pattern
     assert encoders._is_causal(model) is causal
+
+
+def test_folder_id_changes_when_a_file_is_rewritten_within_the_same_second(tmp_path):
+    """Same names and sizes, a rewrite in the same second (cp -a, rsync -a of another run):
+    the cache key still changes, so vectors of the old weights are never served."""
+    import os
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    weights = folder / "model.safetensors"
+    weights.write_bytes(b"A" * 64)
+    os.utime(weights, ns=(1_700_000_000_100_000_000,) * 2)
+    before = model_id(str(folder))
+    weights.write_bytes(b"B" * 64)  # other weights, same size
+    os.utime(weights, ns=(1_700_000_000_900_000_000,) * 2)  # 0.8 s later: same second
+    assert model_id(str(folder)) != before
