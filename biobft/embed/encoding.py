@@ -78,12 +78,15 @@ def release_encoders() -> None:
 
 # --------------------------------------------------------------------------- encode
 def _check_texts(texts: Iterable[str] | str) -> list[str]:
+    kind = type(texts).__name__
+    if hasattr(texts, "tolist"):  # numpy array / pandas Series; a 0-d array gives one string
+        texts = texts.tolist()
     if isinstance(texts, str):
         texts = [texts]
     try:
-        items = list(texts.tolist() if hasattr(texts, "tolist") else texts)
+        items = list(texts)
     except TypeError:
-        raise TypeError(f"texts must be a list of strings; got {type(texts).__name__}") from None
+        raise TypeError(f"texts must be a list of strings; got {kind}") from None
     if not items:
         raise ValueError("texts is empty; pass at least one string to encode")
     bad = [i for i, t in enumerate(items) if t is None or (isinstance(t, float) and np.isnan(t))]

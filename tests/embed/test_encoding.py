@@ -467,3 +467,317 @@ def test_max_length_none_truncates_at_the_pipeline_limit(minilm):
         minilm.model.max_seq_length = limit
     assert _cos(got, ref).min() > 0.9999
     assert _cos(minilm.model.encode([long]), ref).min() < 0.99  # the limit changes the vector
+
+
+# ------------------------------------------------- issue 15 (mutation run: the input checks)
+def test_single_string_array_and_series_encode_like_a_list(minilm):
+    """A string, a 0-d / 1-d numpy array and a pandas Series are the same texts as a list (a 0-d
+    array of one string was split into its characters before issue 15's run)."""
+    import pandas as pd
+
+    texts = ["Gene symbol KLF1. erythroid", "Gene symbol TP53. tumor suppressor"]
+    ref = encode(texts, model=minilm, precision="fp32", backend="torch")
+    one = encode(texts[0], model=minilm, precision="fp32", backend="torch")
+    assert one.shape == (1, 384)
+    np.testing.assert_allclose(one[0], ref[0], atol=1e-6)
+    zero_d = encode(np.array(texts[0]), model=minilm, precision="fp32", backend="torch")
+    np.testing.assert_allclose(zero_d, ref[:1], atol=1e-6)
+    for arr in (np.array(texts), np.array(texts, dtype=object), pd.Series(texts, index=[7, 3])):
+        got = encode(arr, model=minilm, precision="fp32", backend="torch")
+        np.testing.assert_allclose(got, ref, atol=1e-6)
+
+
+def test_texts_errors_say_what_and_where(minilm):
+    """Not a sequence, empty, None/NaN (positions: the first 10) and non-strings: one message each
+    that names the type or the positions and the fix."""
+    with pytest.raises(TypeError, match=r"^texts must be a list of strings; got int$"):
+        encode(5, model=minilm)
+    with pytest.raises(ValueError, match=r"^texts is empty; pass at least one string to encode$"):
+        encode([], model=minilm)
+    texts = ["a"] + [None] * 6 + [float("nan")] * 6  # 12 missing values at positions 1..12
+    with pytest.raises(ValueError) as err:
+        encode(texts, model=minilm)
+    first10 = list(range(1, 11))
+    assert str(err.value) == (
+        f"texts contains 12 None/NaN value(s) at position(s) {first10}; "
+        "drop them (e.g. series.dropna()) before encoding"
+    )
+    with pytest.raises(TypeError, match=r"^texts must be strings; position 2 is int$"):
+        encode(["a", "b", 3], model=minilm)
+
+
+class _Loaded(Exception):
+    """Raised by a stand-in loader: the option checks passed and the model would load now."""
+
+
+def test_batch_size_checked_whatever_max_length(monkeypatch):
+    """``batch_size`` is checked (before loading) also when ``max_length=None`` is skipped."""
+
+    def load(*a, **k):
+        raise _Loaded
+
+    monkeypatch.setattr(encode_mod, "resolve_encoder", load)
+    for max_length in (None, 16):
+        for bad in (0, -1, 2.5, True, None, "8"):
+            with pytest.raises(ValueError, match=r"^batch_size must be a positive integer .*got "):
+                encode(["a"], model="minilm", batch_size=bad, max_length=max_length)
+        with pytest.raises(_Loaded):  # max_length=None and a good batch_size pass the checks
+            encode(["a"], model="minilm", batch_size=np.int64(3), max_length=max_length)
+
+
+def test_layer_out_of_range_message_gives_the_valid_range(tiny_lm):
+    n = tiny_lm[0].config.num_hidden_layers
+    with pytest.raises(ValueError, match=rf"layer must lie in \[{-(n + 1)}, {n}\] \(0: embed"):
+        encode(["gene"], model=tiny_lm, layer=n + 1, pooling="mean")
+
+
+def test_model_whose_config_has_no_depth_is_encoded(tiny_lm):
+    """A pair whose config does not give ``num_hidden_layers`` skips the layer range check."""
+    from types import SimpleNamespace
+
+    _, tok = tiny_lm
+    torch.manual_seed(0)
+    net = _EmbedOnly(len(tok)).eval()
+    net.config = SimpleNamespace(architectures=[])
+    got = encode(LM_TEXTS[:2], model=(net, tok), precision="fp32")
+    for text, row in zip(LM_TEXTS[:2], got, strict=True):
+        with torch.no_grad():
+            ref = net.emb(tok(text, return_tensors="pt")["input_ids"])[0].mean(0)
+        np.testing.assert_allclose(row, ref.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def _advice(msg: str, start: str, end: str) -> str:
+    """The ``texts = [...]`` fix a message gives: from ``start`` to the first ``end`` after it."""
+    i = msg.index(start)
+    return msg[i : msg.index(end, i) + len(end)]
+
+
+def test_empty_texts_message_positions_names_and_advice(minilm):
+    """The first 10 positions (or names) of empty texts; the advised fix drops exactly them."""
+    texts = ["ok gene"] + [" \t"] * 6 + [""] * 6 + ["fine"]  # 12 without content: 1..12
+    with pytest.raises(ValueError) as err:
+        encode(texts, model=minilm)
+    msg = str(err.value)
+    assert msg.startswith(
+        f"12 text(s) empty or whitespace-only at position(s) {list(range(1, 11))}: such a text "
+        "has no content to embed (its vector would be padding only); drop or fix them first "
+        "(whitespace-only: "
+    )
+    assert "zero tokens" not in msg and "; and " not in msg  # one reason, not two
+    # what str.strip() cannot see is named too (e.g. a zero-width space: zero tokens)
+    assert msg.endswith(
+        "; invisible characters such as zero-width spaces are not whitespace to str.strip())"
+    )
+    scope: dict = {"texts": list(texts)}
+    exec(_advice(msg, "texts = [t for t in", "()]"), scope)  # the advice runs
+    assert scope["texts"] == ["ok gene", "fine"]
+    names = [f"G{i}" for i in range(len(texts))]
+    with pytest.raises(ValueError) as err:
+        encode_mod._check_degenerate(texts, minilm, names=names)
+    assert str(err.value).startswith(
+        f"12 text(s) empty or whitespace-only for gene(s) {names[1:11]}: such a text"
+    )
+
+
+def test_control_characters_message_names_genes_first_five_and_a_working_fix(minilm):
+    """Names instead of positions, the first 5 distinct characters, and a fix that runs."""
+    import re
+
+    texts = ["ok", "x\x01\x02\x03", "y", "\x04\x05z\x06"]  # 6 distinct control characters
+    names = ["OK1", "BAD1", "Y1", "BAD2"]
+    with pytest.raises(ValueError) as err:
+        encode_mod._check_degenerate(texts, minilm, names=names)
+    msg = str(err.value)
+    shown = ", ".join(f"'\\x0{i}' (U+000{i})" for i in range(1, 6))
+    assert msg.startswith(
+        f"2 text(s) with control characters for gene(s) ['BAD1', 'BAD2']: {shown} (the first "
+        "in the text at gene 'BAD1', character 1); a tokenizer drops or mangles them silently. "
+        "Clean them first, e.g. texts = [re.sub("
+    )
+    assert "U+0006" not in msg  # only the first five characters are shown
+    scope: dict = {"texts": list(texts), "re": re}
+    exec(_advice(msg, "texts = [re.sub(", " for t in texts]"), scope)  # the advice runs
+    assert scope["texts"] == ["ok", "x   ", "y", "  z "]
+    assert encode(scope["texts"], model=minilm, backend="torch").shape == (4, 384)
+    with pytest.raises(ValueError) as err:
+        encode(texts, model=minilm)
+    assert "at position(s) [1, 3]:" in str(err.value)
+    assert "(the first in the text at position 1, character 1)" in str(err.value)
+
+
+def _lm_hidden_mean(model, ids: list[int]) -> np.ndarray:
+    with torch.no_grad():
+        out = model(input_ids=torch.tensor([ids]), output_hidden_states=True)
+    return out.hidden_states[-1][0].mean(0).numpy()
+
+
+def test_lm_truncates_at_the_tokenizers_model_max_length(tiny_lm):
+    """A (model, tokenizer) pair: the tokenizer's own ``model_max_length`` caps ``max_length``;
+    the 'no limit' sentinel of transformers (1e30) is no limit (``max_length=None``)."""
+    model, tok = tiny_lm
+    text = LM_TEXTS[2]  # 15 word-level tokens, no special tokens added
+    ids = tok(text)["input_ids"]
+    assert len(ids) > 8 and tok.model_max_length > 1e6  # transformers' 'no limit' value
+    full = encode([text], model=(model, tok), pooling="mean", precision="fp32", max_length=None)
+    np.testing.assert_allclose(full[0], _lm_hidden_mean(model, ids), rtol=1e-5, atol=1e-6)
+    tok.model_max_length = 6
+    for max_length in (None, 256):
+        got = encode([text], model=(model, tok), pooling="mean", precision="fp32",
+                     max_length=max_length)  # fmt: skip
+        np.testing.assert_allclose(got[0], _lm_hidden_mean(model, ids[:6]), rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------ issue 15 (mutation run: encode itself)
+def test_model_and_device_reach_the_loader(minilm, monkeypatch):
+    """The default model is the packaged ``"minilm"``; ``device`` reaches the loader (checked
+    first: a GPU with a CPU-only backend is refused before any load)."""
+    calls = []
+
+    def load(model, *, device=None):
+        calls.append((model, device))
+        return minilm
+
+    monkeypatch.setattr(encode_mod, "resolve_encoder", load)
+    encode(["a gene"], backend="torch")
+    encode(["a gene"], model="minilm", device="CPU", backend="torch")
+    assert calls == [("minilm", None), ("minilm", "cpu")]
+    with pytest.raises(ValueError, match=r"backend='onnx' does not fit: backend onnx runs on CPU"):
+        encode(["a gene"], device="cuda", backend="onnx")
+    assert len(calls) == 2
+
+
+def _spy_batches(monkeypatch) -> list[list[str]]:
+    """Record the texts of every torch forward batch (the real forward still runs)."""
+    seen: list[list[str]] = []
+    forward = encode_mod._forward_batch
+
+    def spy(handle, batch, *args):
+        seen.append(list(batch))
+        return forward(handle, batch, *args)
+
+    monkeypatch.setattr(encode_mod, "_forward_batch", spy)
+    return seen
+
+
+def test_batches_are_batch_size_texts_of_similar_length(minilm, monkeypatch):
+    """Default ``batch_size`` 32; batches hold texts of equal token length after sorting, each
+    text exactly once, and the rows come back in input order."""
+    seen = _spy_batches(monkeypatch)
+    texts = [f"gene {i}" for i in range(40)]
+    encode(texts, model=minilm, backend="torch", precision="fp32")
+    assert [len(b) for b in seen] == [32, 8]
+    seen.clear()
+    short, long = ["KLF1", "TP53", "a", "b"], ["TP53 is a tumor suppressor gene"] * 2
+    long.append("KLF1 is an erythroid transcription factor")
+    texts = [short[0], long[0], short[1], long[1], short[2], long[2], short[3]]
+    got = encode(texts, model=minilm, backend="torch", precision="fp32", batch_size=3)
+    assert sorted(t for b in seen for t in b) == sorted(texts)
+    assert [len(b) for b in seen] == [3, 3, 1]
+    n_tok = {t: len(minilm.tokenizer(t)["input_ids"]) for t in texts}
+    for b in seen[:2]:  # the three long texts, then three short ones
+        assert len({n_tok[t] > 5 for t in b}) == 1
+    ref = minilm.model.encode(texts)
+    assert _cos(got, ref).min() > 0.9999
+
+
+def test_truncation_log_counts_texts_that_reach_max_length(minilm, caplog):
+    """A text that fills ``max_length`` tokens with its special tokens is counted; the message is
+    the documented 'n of N text(s) reach max_length=L tokens (truncated)'."""
+    import logging
+
+    full = "a b c d e f"  # 6 words + [CLS] + [SEP] = 8 tokens
+    assert len(minilm.tokenizer(full)["input_ids"]) == 8
+    with caplog.at_level(logging.INFO, logger="biobft.embed.encoding"):
+        encode([full, "a b c", "a b c d e f g h"], model=minilm, max_length=8, backend="torch")
+    msgs = [r.getMessage() for r in caplog.records if r.name == "biobft.embed.encoding"]
+    assert msgs == ["2 of 3 text(s) reach max_length=8 tokens (truncated)"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="biobft.embed.encoding"):
+        encode([full, "a b c"], model=minilm, max_length=9, backend="torch")
+    assert not [r for r in caplog.records if r.name == "biobft.embed.encoding"]
+
+
+def test_default_max_length_is_256_tokens(tiny_lm):
+    """A model without a limit of its own is cut at the default ``max_length=256``."""
+    model, tok = tiny_lm
+    text = " ".join(["gene protein cell"] * 100)  # 300 word-level tokens
+    ids = tok(text)["input_ids"]
+    assert len(ids) == 300
+    got = encode([text], model=(model, tok), pooling="mean", precision="fp32")
+    np.testing.assert_allclose(got[0], _lm_hidden_mean(model, ids[:256]), rtol=1e-4, atol=1e-5)
+
+
+def test_progress_bar_follows_show_progress_bar_and_the_50_batch_default(
+    minilm, monkeypatch, capsys
+):
+    """torch path: an 'encode' bar only when asked; default (None): a bar for more than 50
+    batches (exported path with a stand-in runner: 50 batches none, 51 a bar)."""
+    import re
+
+    bar = re.compile(r"(^|[\r\n])encode: ")
+    encode(["a gene", "b"], model=minilm, backend="torch", show_progress_bar=True)
+    assert bar.search(capsys.readouterr().err)
+    for show in (False, None):
+        encode(["a gene", "b"], model=minilm, backend="torch", show_progress_bar=show)
+        assert "encode" not in capsys.readouterr().err
+    monkeypatch.setattr(encode_mod, "_runner", lambda *a, **k: _FakeRunner())
+    encode([f"g{i}" for i in range(50)], model=minilm, backend="onnx", batch_size=1)
+    assert "encode (onnx" not in capsys.readouterr().err
+    encode([f"g{i}" for i in range(51)], model=minilm, backend="onnx", batch_size=1)
+    assert "encode (onnx fp32)" in capsys.readouterr().err
+
+
+def test_exported_runner_gets_backend_model_and_precision(minilm, monkeypatch):
+    calls = []
+
+    def runner(*args):
+        calls.append(args)
+        return _FakeRunner()
+
+    monkeypatch.setattr(encode_mod, "_runner", runner)
+    encode(["a gene"], model=minilm, backend="onnx")
+    assert calls == [("onnx", minilm, "fp32")]
+
+
+def test_precision_changes_the_arithmetic(minilm):
+    """bf16 and fp16 autocast really run: both differ from fp32, and fp16 (11-bit significand)
+    stays closer to fp32 than bf16 (8-bit) does."""
+    fp32 = encode(TEXTS, model=minilm, precision="fp32", backend="torch")
+    bf16 = encode(TEXTS, model=minilm, precision="bf16", backend="torch")
+    fp16 = encode(TEXTS, model=minilm, precision="fp16", backend="torch")
+    err_bf16, err_fp16 = np.abs(bf16 - fp32).max(), np.abs(fp16 - fp32).max()
+    assert err_fp16 > 1e-6 and err_bf16 > 2 * err_fp16
+    assert _cos(bf16, fp32).min() > 0.999 and _cos(fp16, fp32).min() > 0.9999
+
+
+def test_model_in_training_mode_is_encoded_in_eval_mode_and_restored(tiny_lm):
+    model, tok = tiny_lm
+    ref = encode(LM_TEXTS, model=(model, tok), precision="fp32")
+    model.train()
+    model.config.attention_dropout = 0.5  # dropout would change the vectors in training mode
+    for layer in model.model.layers:
+        layer.self_attn.attention_dropout = 0.5
+    got = encode(LM_TEXTS, model=(model, tok), precision="fp32")
+    assert model.training and all(m.training for m in model.modules())
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-7)
+
+
+def test_pipeline_limits_hold_where_the_pipeline_and_its_tokenizer_disagree(minilm, monkeypatch):
+    """Older sentence-transformers keep ``max_seq_length`` apart from the tokenizer's
+    ``model_max_length`` and have no ``SentenceTransformer.config`` (6.x ties both to the
+    transformer): the pipeline's own limit and the transformer's depth are still used."""
+    long = "Gene symbol TP53. " + "tumor suppressor binding DNA " * 30
+    st_class = type(minilm.model)
+    n = minilm.model[0].auto_model.config.num_hidden_layers
+    full = encode([long], model=minilm, max_length=None, precision="fp32", backend="torch")
+    cut = encode([long], model=minilm, max_length=64, precision="fp32", backend="torch")
+    assert _cos(cut, full).min() < 0.99  # the limit changes the vector
+    monkeypatch.setattr(st_class, "max_seq_length", property(lambda self: 64))
+    monkeypatch.setattr(st_class, "config", property(lambda self: None))
+    assert minilm.tokenizer.model_max_length == 256  # the tokenizer alone would allow 256
+    got = encode([long], model=minilm, max_length=None, precision="fp32", backend="torch")
+    np.testing.assert_allclose(got, cut, rtol=1e-6, atol=1e-7)
+    same = encode([long], model=minilm, layer=n, precision="fp32", backend="torch")
+    np.testing.assert_allclose(same, cut, rtol=1e-6, atol=1e-7)  # layer n: the last one
+    with pytest.raises(ValueError, match=rf"layer={n + 1} does not exist: the model has {n} "):
+        encode([long], model=minilm, layer=n + 1, backend="torch")
