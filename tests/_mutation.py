@@ -13,7 +13,8 @@ Usage::
 
 Results (``mutmut results`` per module, plus a summary line with the score) are printed and kept
 under ``data/mutation/<module>/`` (git-ignored); inspect a survivor with
-``cd data/mutation/<module> && mutmut show <mutant-name>``.
+``cd data/mutation/<module> && mutmut show <mutant-name>``. Mutants too slow for mutmut's own
+runner (the torch modules) can be checked in one process with ``tests/_mutation_check.py``.
 """
 
 from __future__ import annotations
