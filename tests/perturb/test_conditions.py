@@ -75,3 +75,26 @@ def test_perturbation_input_groups_and_kernel_equal_numpy():
     for rid, (t, c) in zip(pb.ids, zip(pb.obs["cell_type"], pb.obs["condition"])):
         mask = (np.array(cts) == t) & (np.array(labels) == c)
         np.testing.assert_allclose(pb.X[pb.ids.index(rid)], X[mask].mean(0))
+
+
+def test_cells_of_several_data_sets_are_not_pooled_into_one_experiment():
+    """PerturBench's devel file holds two experiments (``obs["dataset"]``): without a
+    cell_type_key they would share one control, so the door refuses; with one it is fine."""
+    from biobft.perturb.conditions import perturbation_input
+
+    rng = np.random.default_rng(0)
+    obs = pd.DataFrame(
+        {
+            "c": ["control", "A", "A", "control"] * 3,
+            "dataset": ["norman19"] * 6 + ["mcfaline23"] * 6,
+        },
+        index=[f"c{i}" for i in range(12)],
+    )
+    a = ad.AnnData(rng.normal(size=(12, 2)), obs=obs)
+    a.var_names = ["A", "B"]
+    with pytest.raises(ValueError, match=r"2 data sets .*'norman19', 'mcfaline23'.*--data "):
+        perturbation_input(a, condition_key="c", normalize=False)
+    inp = perturbation_input(a, condition_key="c", cell_type_key="dataset", normalize=False)
+    assert set(inp.groups["cell_type"]) == {"norman19", "mcfaline23"}
+    one = a[a.obs["dataset"] == "norman19"].copy()
+    assert perturbation_input(one, condition_key="c", normalize=False).control == "control"
