@@ -191,6 +191,25 @@ def random_table(table: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
     return make_table(vectors, list(table.index), model="random-normal", source="random", seed=seed)
 
 
+def _unordered(pairs: pd.DataFrame) -> set[tuple[str, str]]:
+    a, b = pairs["gene_a"].astype(str), pairs["gene_b"].astype(str)
+    return set(zip(a.where(a <= b, b), b.where(a <= b, a)))
+
+
+def _check_disjoint(splits: Mapping[str, pd.DataFrame]) -> None:
+    """Refuse a gene pair (either orientation) in train and in an evaluated split."""
+    train = _unordered(splits["train"])
+    for s, pairs in splits.items():
+        shared = sorted(train & _unordered(pairs)) if s != "train" else []
+        if shared:
+            raise ValueError(
+                f"{len(shared)} gene pair(s) are in both the train and the {s} pairs (either "
+                f"orientation), e.g. {shared[:5]}: the {s} score would be inflated by pairs the "
+                f"model was fitted on; drop them from one side, or pass allow_shared_pairs=True "
+                "if this is intended"
+            )
+
+
 def evaluate_pairs(
     table: pd.DataFrame,
     train: pd.DataFrame,
@@ -205,6 +224,7 @@ def evaluate_pairs(
     texts: Mapping[str, str] | pd.Series | None = None,
     clean: bool = True,
     seed: int = 0,
+    allow_shared_pairs: bool = False,
 ) -> GGIResult:
     """Fit on ``train``, score ``test`` (and ``valid``), with baselines and the leakage audit.
 
@@ -233,10 +253,20 @@ def evaluate_pairs(
         pairs, repeats included.
     seed
         Random seed (classifier and random baseline).
+    allow_shared_pairs
+        Accept a gene pair (in either orientation) that is in ``train`` and in ``test`` or
+        ``valid``; by default that leak is refused, since the score would be inflated.
 
     Returns
     -------
     :class:`GGIResult`.
+
+    Raises
+    ------
+    TypeError, KeyError, ValueError
+        Bad pairs (see :func:`~biobft.ggi.splits.check_pairs`), features or classifier; a pair
+        shared by ``train`` and ``test`` / ``valid`` (unless ``allow_shared_pairs``); no scored
+        pair with both genes in the table.
     """
     spec = "+".join(parse_features(features))
     table = validate_table(table)
@@ -246,6 +276,9 @@ def evaluate_pairs(
     n_raw, cleaning, used, dropped, covered_pairs = {}, {}, {}, {}, {}
     for s, pairs in splits.items():
         check_pairs(pairs, name=f"{s} pairs")
+    if not allow_shared_pairs:
+        _check_disjoint(splits)
+    for s, pairs in splits.items():
         n_raw[s] = len(pairs)
         if clean:
             pairs, cleaning[s] = clean_pairs(pairs)

@@ -321,3 +321,17 @@ def test_evaluate_gene2vec_defaults_and_options_match_evaluate_pairs(monkeypatch
         d.pop("fit_seconds")
     assert got == ref
     assert got["leakage"] > 0 and set(got["baselines"]) == {"name"} and got["cleaning"] == {}
+
+
+def test_a_pair_in_train_and_test_is_a_refused_leak():
+    """A test pair the model was fitted on (either orientation) inflates the score: refused
+    before any fit, unless allow_shared_pairs says it is intended."""
+    table, train, test = _split(n_pairs=2000)
+    leak = train.iloc[:3].rename(columns={"gene_a": "gene_b", "gene_b": "gene_a"})
+    leaky = pd.concat([test, leak], ignore_index=True)
+    with pytest.raises(ValueError, match=r"^3 gene pair\(s\) are in both the train and the test"):
+        evaluate_pairs(table, train, leaky)
+    with pytest.raises(ValueError, match=r"in both the train and the valid pairs"):
+        evaluate_pairs(table, train, test, valid=leaky)
+    res = evaluate_pairs(table, train, leaky, allow_shared_pairs=True, random_baseline=False)
+    assert res.n_used["test"] == len(leaky)
