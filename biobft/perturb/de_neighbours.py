@@ -32,7 +32,9 @@ def neighbour_scores(
     ks: Sequence[int],
     temperatures: Sequence[float],
     fallback: np.ndarray,
-) -> np.ndarray:
+    min_similarity: float | None = None,
+    return_empty: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Similarity-weighted neighbour labels per readout gene, for a grid of (k, temperature).
 
     For a query pair (perturbation ``q``, readout gene ``g``) the candidates are the training
@@ -50,11 +52,17 @@ def neighbour_scores(
     ks, temperatures
         The grid; ``k`` is capped by the number of candidates.
     fallback
-        Score for a query pair whose gene has no training pair (e.g. the global base rate).
+        Score for a query pair whose gene has no training pair (e.g. the global base rate), or
+        no candidate above ``min_similarity``.
+    min_similarity
+        Candidates with ``sim <= min_similarity`` are not neighbours (the network predictor: 0 =
+        no edge), so they never fill the top ``k`` in row order; ``None``: every candidate is.
+    return_empty
+        Also return a boolean per query pair: no neighbour (it got ``fallback``).
 
     Returns
     -------
-    ``(len(ks) * len(temperatures), n_query_pairs)`` scores, ``k`` major.
+    ``(len(ks) * len(temperatures), n_query_pairs)`` scores, ``k`` major (and the mask).
     """
     ks = [int(k) for k in ks]
     temps = np.asarray(temperatures, dtype=np.float64)
@@ -69,6 +77,7 @@ def neighbour_scores(
     q_end = np.append(q_start[1:], len(q_order))
     kmax = max(ks)
     y_all = train_label.astype(np.float64)
+    empty = np.ones(len(query_pert), bool)
     for g, qs, qe in zip(q_genes, q_start, q_end):
         slot = t_slot.get(int(g))
         if slot is None:
@@ -81,13 +90,18 @@ def neighbour_scores(
         top = np.argsort(-s, axis=1, kind="stable")[:, :kk]
         st = np.take_along_axis(s, top, axis=1)
         yt = y[top]
+        ok = np.ones_like(st, bool) if min_similarity is None else st > min_similarity
+        empty[qidx] = ~ok[:, 0]  # sorted best first: no neighbour at all
         z = st - st[:, :1]  # <= 0, the best neighbour first
         for ki, k in enumerate(ks):
             k = min(k, kk)
             zk, yk = z[:, :k], yt[:, :k]
-            w = np.exp(zk[None, :, :] / temps[:, None, None])  # (T, q, k)
-            out[ki * len(temps) : (ki + 1) * len(temps), qidx] = (w * yk).sum(-1) / w.sum(-1)
-    return out
+            w = np.exp(zk[None, :, :] / temps[:, None, None]) * ok[None, :, :k]  # (T, q, k)
+            den = w.sum(-1)
+            rows = slice(ki * len(temps), (ki + 1) * len(temps))
+            got = (w * yk).sum(-1) / np.where(den > 0, den, 1.0)
+            out[rows, qidx] = np.where(den > 0, got, out[rows, qidx])
+    return (out, empty) if return_empty else out
 
 
 def graph_edges(network: Any, *, score_col: str | None = DEFAULT_SCORE_COL) -> pd.DataFrame:
@@ -106,7 +120,10 @@ class _Neighbours(DEPredictor):
 
     Subclasses implement ``_similarity(query_perts, train_perts) -> (sim, query_ok)``.
     ``k`` and the softmax temperature are chosen by inner CV over training perturbations.
+    ``min_similarity``: see :func:`neighbour_scores`.
     """
+
+    min_similarity: float | None = None
 
     def __init__(
         self,
@@ -133,7 +150,7 @@ class _Neighbours(DEPredictor):
         keep = t_usable[t_pi]
         fallback = _gene_base_rate(train, query["gene"])
         q_pi = q_perts.get_indexer(query["pert"])
-        scores = neighbour_scores(
+        scores, empty = neighbour_scores(
             sim,
             t_pi[keep],
             gene_codes.get_indexer(train["gene"])[keep],
@@ -143,9 +160,11 @@ class _Neighbours(DEPredictor):
             ks=self.ks,
             temperatures=self.temperatures,
             fallback=fallback,
+            min_similarity=self.min_similarity,
+            return_empty=True,
         )
         scores[:, ~q_ok[q_pi]] = fallback[~q_ok[q_pi]]
-        self.n_fallback_ = int((~q_ok[q_pi]).sum())
+        self.n_fallback_ = int((~q_ok[q_pi] | empty).sum())
         return scores
 
     def _usable(self, perts: list[str]) -> np.ndarray:
@@ -223,6 +242,7 @@ class GraphPairs(_Neighbours):
     """
 
     name = "graph"
+    min_similarity = 0.0  # no edge is no neighbour: never a filler of the top k in row order
     needs_embedding = False
 
     def __init__(

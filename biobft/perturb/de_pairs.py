@@ -207,7 +207,8 @@ def evaluate_de_pairs(
         ``auroc`` (pooled over all scored pairs: inflated by readout-gene base rates, not the
         task's metric), ``average_precision`` (pooled), ``n_fallback_pairs`` (scored test
         pairs that got a fallback: ``knn``/``graph`` the readout gene's training base rate for a
-        knockdown without an embedding or network neighbour, ``pair`` the mean gene vector for a
+        knockdown without an embedding, or (``graph``) without a network neighbour among the
+        training knockdowns that measured that readout gene, ``pair`` the mean gene vector for a
         readout gene without one; 0 for ``base_rate``; the ``ensemble``'s are in its members'
         rows), ``inner_cv_auroc_per_gene``,
         ``params``, ``seconds``. ``attrs["per_gene"]``: ``{predictor: {gene: AUROC}}``

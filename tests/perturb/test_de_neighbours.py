@@ -58,3 +58,37 @@ def test_graph_similarity_is_the_scaled_symmetric_edge_score():
     )
     np.testing.assert_array_equal(sim, want)
     np.testing.assert_array_equal(has, [True, True, False, False])
+
+
+def test_no_edge_is_no_neighbour_so_row_order_cannot_matter():
+    """With min_similarity=0, candidates without an edge never fill the top k in row order: a
+    query whose candidates are all unlinked gets the fallback, whatever the training order."""
+    sim = np.array([[0.0, 0.0, 0.0, 0.9], [0.0, 0.0, 0.0, 0.0]])  # query 1 has no neighbour
+    labels = np.array([1, 1, 0, 0])
+    kw = dict(ks=(2,), temperatures=(0.1,), fallback=np.array([0.5, 0.5]), min_similarity=0.0)
+    q = (np.array([0, 1]), np.array([0, 0]))
+    got, empty = neighbour_scores(sim, np.arange(4), np.zeros(4, int), labels, *q,
+                                  return_empty=True, **kw)  # fmt: skip
+    # query 0: its one neighbour (label 0) only; query 1: the fallback, reported as empty
+    np.testing.assert_allclose(got[0], [0.0, 0.5])
+    assert empty.tolist() == [False, True]
+    order = np.array([3, 2, 1, 0])  # the same training pairs in another row order
+    again = neighbour_scores(sim[:, order], np.arange(4), np.zeros(4, int), labels[order], *q, **kw)
+    np.testing.assert_allclose(again, got)
+    # without the floor, zero-similarity rows fill the second slot in row order (the old bug)
+    loose = {**kw, "min_similarity": None}
+    a = neighbour_scores(sim, np.arange(4), np.zeros(4, int), labels, *q, **loose)
+    b = neighbour_scores(sim[:, order], np.arange(4), np.zeros(4, int), labels[order], *q, **loose)
+    assert not np.allclose(a, b)
+
+
+def test_graph_scores_do_not_depend_on_the_row_order_of_training_pairs(de_toy):
+    from biobft.perturb import check_de_pairs
+
+    pairs, _, network = de_toy
+    data = check_de_pairs(pairs)
+    shuffled = data.train.sample(frac=1, random_state=3).reset_index(drop=True)
+    kw = dict(network=network.iloc[::3], ks=(20,), temperatures=(0.5,))  # sparse: many ties
+    a = GraphPairs(**kw).fit(data.train).predict(data.test)
+    b = GraphPairs(**kw).fit(shuffled).predict(data.test)
+    np.testing.assert_allclose(a, b, atol=1e-12)

@@ -155,14 +155,20 @@ def test_fallback_pairs_are_reported_per_predictor(toy):
     lonely = sorted(test["pert"].unique())[:4]  # no edge at all: the graph falls back for them
     net = network[~network["gene_a"].isin(lonely) & ~network["gene_b"].isin(lonely)]
     linked = set(net["gene_a"]) | set(net["gene_b"])
-    has_nb = {
-        p
-        for p in test["pert"].unique()
-        if (set(net.loc[net.gene_a == p, "gene_b"]) | set(net.loc[net.gene_b == p, "gene_a"]))
-        & train_perts
-    }
-    want_graph = int((~test["pert"].isin(has_nb)).sum())
-    assert want_graph >= int(test["pert"].isin(lonely).sum()) > 0 and linked
+    train = pairs[pairs.split == "train"]
+    measured = train.groupby("gene")["pert"].agg(set).to_dict()  # gene -> its training perts
+
+    def neighbours(p):
+        return (
+            set(net.loc[net.gene_a == p, "gene_b"]) | set(net.loc[net.gene_b == p, "gene_a"])
+        ) & train_perts
+
+    # a pair falls back when no training knockdown that measured its readout gene is a
+    # network neighbour of its knockdown (none at all for the lonely ones)
+    want_graph = sum(
+        not (neighbours(p) & measured.get(g, set())) for p, g in zip(test["pert"], test["gene"])
+    )
+    assert want_graph > int(test["pert"].isin(lonely).sum()) > 0 and linked
     readout = sorted(test["gene"].unique())[:3]  # readout genes without a vector
     res = evaluate_de_pairs(
         pairs,
@@ -173,7 +179,8 @@ def test_fallback_pairs_are_reported_per_predictor(toy):
     ).set_index("predictor")
     assert res.loc["graph", "n_fallback_pairs"] == want_graph
     assert res.loc["pair", "n_fallback_pairs"] == int(test["gene"].isin(readout).sum())
-    assert res.loc["knn", "n_fallback_pairs"] == 0  # every test knockdown has a vector
+    # every test knockdown has a vector and every readout gene a training pair
+    assert set(test["gene"]) <= set(measured) and res.loc["knn", "n_fallback_pairs"] == 0
 
 
 @pytest.mark.realdata
