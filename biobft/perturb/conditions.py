@@ -170,16 +170,16 @@ class PerturbationInput:
 MIN_CELLS = 2
 
 
-def _check_one_dataset(adata: AnnData, cell_type_key: str | None) -> None:
+def _check_one_dataset(obs: pd.DataFrame, cell_type_key: str | None) -> None:
     """Refuse cells of several data sets (``obs["dataset"]``) pooled as one experiment.
 
     Without a ``cell_type_key`` every cell would share one control and one set of conditions
     (PerturBench's ``devel.h5ad`` holds Norman 2019 CRISPRa and McFaline-Figueroa CRISPRi cells:
     pooled, a gene in both mixes activation and knockdown cells).
     """
-    if cell_type_key is not None or "dataset" not in adata.obs.columns:
+    if cell_type_key is not None or "dataset" not in obs.columns:
         return
-    found = list(pd.unique(adata.obs["dataset"].astype(str)))
+    found = list(pd.unique(obs["dataset"].astype(str)))
     if len(found) > 1:
         raise ValueError(
             f"adata holds cells of {len(found)} data sets (adata.obs['dataset']: {found[:5]}), "
@@ -243,7 +243,7 @@ def perturbation_input(
     from .._input import check_adata, obs_index, obs_labels, var_index
 
     check_adata(adata)
-    _check_one_dataset(adata, cell_type_key)
+    _check_one_dataset(adata.obs, cell_type_key)
     labels = obs_labels(adata, condition_key, what="condition_key")
     cts = (
         pd.Categorical(np.full(adata.n_obs, "all", dtype=object))
