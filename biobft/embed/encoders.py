@@ -137,11 +137,12 @@ def _hf_folder_kind(path: Path) -> str:
 
 
 @functools.lru_cache(maxsize=2)
-def _load_by_name(name: str, device: str | None) -> EncoderHandle:
+def _load_by_name(name: str, device: str | None, mid: str | None) -> EncoderHandle:
+    """Load a named model; ``mid`` (:func:`model_id`, a folder's fingerprint) is part of the
+    cache key, so a folder rewritten in the same session is loaded again, not served stale."""
     from ..models.loading import CAUSAL_LMS, ENCODERS, load_causal_lm, load_encoder
 
     key = name.lower()
-    mid = model_id(name)
     if key in ENCODERS:
         st = load_encoder(name, device=device)
         return EncoderHandle("st", st, st.tokenizer, mid)
@@ -171,7 +172,8 @@ def _load_by_name(name: str, device: str | None) -> EncoderHandle:
 
 
 def resolve_encoder(model: Any = "minilm", *, device: str | None = None) -> EncoderHandle:
-    """Turn a model argument into an :class:`EncoderHandle` (loaded models are cached by name).
+    """Turn a model argument into an :class:`EncoderHandle` (loaded models are cached by name
+    and, for a folder, by its fingerprint: a rewritten folder is loaded again).
 
     Parameters
     ----------
@@ -197,7 +199,7 @@ def resolve_encoder(model: Any = "minilm", *, device: str | None = None) -> Enco
     if isinstance(model, EncoderHandle):
         return model
     if isinstance(model, (str, os.PathLike)):
-        return _load_by_name(str(model), device)
+        return _load_by_name(str(model), device, model_id(model))
     from sentence_transformers import SentenceTransformer
 
     if isinstance(model, SentenceTransformer):

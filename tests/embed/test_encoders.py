@@ -102,3 +102,21 @@ def test_folder_id_changes_when_a_file_is_rewritten_within_the_same_second(tmp_p
     weights.write_bytes(b"B" * 64)  # other weights, same size
     os.utime(weights, ns=(1_700_000_000_900_000_000,) * 2)  # 0.8 s later: same second
     assert model_id(str(folder)) != before
+
+
+def test_a_folder_rewritten_in_the_same_session_is_loaded_again(tiny_lm, tiny_lm_dir):
+    """Training into one output folder twice and embedding after each: the second encode must
+    use the new weights (the loaded model was cached by path alone and served stale vectors)."""
+    import torch
+
+    text = ["Gene symbol TP53 . This gene encodes a tumor suppressor protein ."]
+    before = encode(text, model=str(tiny_lm_dir), pooling="mean")
+    model, tokenizer = tiny_lm
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(0.5)
+    model.save_pretrained(tiny_lm_dir)  # new weights, same folder
+    after = encode(text, model=str(tiny_lm_dir), pooling="mean")
+    want = encode(text, model=(model, tokenizer), pooling="mean")
+    np.testing.assert_allclose(after, want, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(after, before)
