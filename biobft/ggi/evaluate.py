@@ -25,7 +25,7 @@ from ..embed.table import make_table, table_metadata, validate_table
 from .features import parse_features
 from .leakage import cooccurrence_mask
 from .model import GGIModel, _scores, fit
-from .splits import check_pairs, clean_pairs
+from .splits import check_pairs, clean_pairs, unordered_ends
 
 logger = logging.getLogger(__name__)
 
@@ -192,8 +192,10 @@ def random_table(table: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
 
 
 def _unordered(pairs: pd.DataFrame) -> set[tuple[str, str]]:
-    a, b = pairs["gene_a"].astype(str), pairs["gene_b"].astype(str)
-    return set(zip(a.where(a <= b, b), b.where(a <= b, a)))
+    ends = unordered_ends(
+        pairs["gene_a"].astype(str).to_numpy(), pairs["gene_b"].astype(str).to_numpy()
+    )
+    return set(zip(*(e.tolist() for e in ends)))
 
 
 def _check_disjoint(splits: Mapping[str, pd.DataFrame]) -> None:

@@ -62,6 +62,11 @@ def check_pairs(pairs: pd.DataFrame, *, name: str = "pairs", labels: bool = True
         )
 
 
+def unordered_ends(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two gene symbols of each pair in sorted order: ``(A, B)`` and ``(B, A)`` get one key."""
+    return np.where(a < b, a, b), np.where(a < b, b, a)
+
+
 def clean_pairs(pairs: pd.DataFrame, *, drop_self: bool = True) -> tuple[pd.DataFrame, dict]:
     """Drop self pairs, contradictory pairs and duplicates (in either orientation).
 
@@ -97,8 +102,7 @@ def clean_pairs(pairs: pd.DataFrame, *, drop_self: bool = True) -> tuple[pd.Data
     self_mask = a == b
     if drop_self:
         keep &= ~self_mask
-    lo = np.where(a < b, a, b)
-    hi = np.where(a < b, b, a)
+    lo, hi = unordered_ends(a, b)
     n_labels = pd.Series(y).groupby([lo, hi]).transform("nunique").to_numpy()
     conflict = (n_labels > 1) & keep
     keep &= ~conflict
