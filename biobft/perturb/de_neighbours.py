@@ -50,7 +50,8 @@ def neighbour_scores(
     query_pert, query_gene
         Per query pair: row of ``sim`` (int), readout gene code (int, same coding).
     ks, temperatures
-        The grid; ``k`` is capped by the number of candidates.
+        The grid; ``k`` is capped by the number of candidates. Candidates with equal
+        similarity enter the top ``k`` in column order of ``sim`` (not in row order).
     fallback
         Score for a query pair whose gene has no training pair (e.g. the global base rate), or
         no candidate above ``min_similarity``.
@@ -68,7 +69,9 @@ def neighbour_scores(
     temps = np.asarray(temperatures, dtype=np.float64)
     out = np.empty((len(ks) * len(temps), len(query_pert)))
     out[:] = np.asarray(fallback, dtype=np.float64)[None, :]
-    t_order = np.argsort(train_gene, kind="stable")
+    # within a gene, candidates in column order of ``sim``: equal similarities are broken by
+    # column, never by the row order of the training pairs
+    t_order = np.lexsort((train_pert, train_gene))
     t_genes, t_start = np.unique(train_gene[t_order], return_index=True)
     t_end = np.append(t_start[1:], len(t_order))
     t_slot = {int(g): (s, e) for g, s, e in zip(t_genes, t_start, t_end)}
@@ -142,7 +145,7 @@ class _Neighbours(DEPredictor):
         raise NotImplementedError
 
     def _grid(self, train: pd.DataFrame, query: pd.DataFrame, gene_codes: pd.Index) -> np.ndarray:
-        t_perts = pd.Index(pd.unique(train["pert"]))
+        t_perts = pd.Index(sorted(pd.unique(train["pert"])))  # ties go to the first name
         q_perts = pd.Index(pd.unique(query["pert"]))
         sim, q_ok = self._similarity(list(q_perts), list(t_perts))
         t_usable = self._usable(list(t_perts))

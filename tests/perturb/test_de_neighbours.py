@@ -92,3 +92,23 @@ def test_graph_scores_do_not_depend_on_the_row_order_of_training_pairs(de_toy):
     a = GraphPairs(**kw).fit(data.train).predict(data.test)
     b = GraphPairs(**kw).fit(shuffled).predict(data.test)
     np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["graph", "knn"])
+def test_tied_neighbours_do_not_depend_on_the_row_order(de_toy, kind):
+    """Equal similarities (an unweighted network; duplicated embedding vectors) are broken by
+    perturbation name, so shuffling the training rows changes no score."""
+    from biobft.perturb import check_de_pairs, get_de_predictor
+
+    pairs, table, network = de_toy
+    data = check_de_pairs(pairs)
+    shuffled = data.train.sample(frac=1, random_state=5).reset_index(drop=True)
+    if kind == "graph":
+        kw = dict(network=network.drop(columns="combined_score"), ks=(2,), temperatures=(0.5,))
+    else:  # every perturbation of a programme shares one vector: ties everywhere
+        tied = table.copy()
+        tied.iloc[:] = np.round(tied.to_numpy(), 0)
+        kw = dict(embedding=tied, ks=(2,), temperatures=(0.5,))
+    a = get_de_predictor(kind, **kw).fit(data.train).predict(data.test)
+    b = get_de_predictor(kind, **kw).fit(shuffled).predict(data.test)
+    np.testing.assert_allclose(a, b, atol=1e-12)
