@@ -170,22 +170,23 @@ class PerturbationInput:
 MIN_CELLS = 2
 
 
-def _check_one_dataset(obs: pd.DataFrame, cell_type_key: str | None) -> None:
-    """Refuse cells of several data sets (``obs["dataset"]``) pooled as one experiment.
+def _check_one_dataset(obs: pd.DataFrame) -> None:
+    """Refuse cells of several data sets (``obs["dataset"]``) evaluated as one experiment.
 
-    Without a ``cell_type_key`` every cell would share one control and one set of conditions
-    (PerturBench's ``devel.h5ad`` holds Norman 2019 CRISPRa and McFaline-Figueroa CRISPRi cells:
-    pooled, a gene in both mixes activation and knockdown cells).
+    The conditions, controls and splits of two experiments must not mix, whatever the
+    ``cell_type_key`` (PerturBench's ``devel.h5ad`` holds Norman 2019 CRISPRa and
+    McFaline-Figueroa CRISPRi cells; a K562 cell type may occur in both of two screens).
     """
-    if cell_type_key is not None or "dataset" not in obs.columns:
+    if "dataset" not in obs.columns:
         return
-    found = list(pd.unique(obs["dataset"].astype(str)))
+    found = [str(v) for v in pd.unique(obs["dataset"].dropna())]
     if len(found) > 1:
         raise ValueError(
             f"adata holds cells of {len(found)} data sets (adata.obs['dataset']: {found[:5]}), "
-            "which would be pooled into one experiment with one mixed control; evaluate each on "
-            f"its own, e.g. adata[adata.obs['dataset'] == {found[0]!r}] (command line: --data "
-            f"perturbench_devel:{found[0]}), or pass cell_type_key='dataset' to keep them apart"
+            "which would be evaluated as one experiment (shared conditions, controls and "
+            "splits); evaluate each on its own, e.g. "
+            f"adata[adata.obs['dataset'] == {found[0]!r}].copy() (perturbench_devel on the "
+            f"command line: --data perturbench_devel:{found[0]})"
         )
 
 
@@ -235,15 +236,15 @@ def perturbation_input(
         A column or layer is missing.
     ValueError
         Missing labels, duplicated names, backed data, NaN/inf, label problems above, small
-        groups, cells of several data sets (``obs["dataset"]``, PerturBench's column) without a
-        ``cell_type_key``; each message names the fix.
+        groups, cells of several data sets (``obs["dataset"]``, PerturBench's column); each
+        message names the fix.
     """
     import warnings
 
     from .._input import check_adata, obs_index, obs_labels, var_index
 
     check_adata(adata)
-    _check_one_dataset(adata.obs, cell_type_key)
+    _check_one_dataset(adata.obs)
     labels = obs_labels(adata, condition_key, what="condition_key")
     cts = (
         pd.Categorical(np.full(adata.n_obs, "all", dtype=object))
