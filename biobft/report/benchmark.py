@@ -168,11 +168,10 @@ def _gene2vec(
 
 def _check_options(
     *,
-    features: str | None,
-    classifier: str | None,
+    features: str,
+    classifier: str,
     perturb_dataset: str | None,
     predictors: Sequence[str] | None,
-    perturbation: bool,
 ) -> None:
     """Check every option of :func:`run_benchmark` before the first (slow) step runs."""
     from ..datasets.perturbench import check_perturbench_dataset
@@ -180,12 +179,9 @@ def _check_options(
     from ..perturb._options import predictor_specs
     from ..perturb.predictors import PREDICTORS
 
-    if features is not None:
-        parse_features(features)
-    if classifier is not None:
-        make_classifier(classifier)  # raises on an unknown name
-    if perturbation:
-        check_perturbench_dataset(perturb_dataset)
+    parse_features(features)
+    make_classifier(classifier)  # raises on an unknown name
+    check_perturbench_dataset(perturb_dataset)
     if predictors is not None:
         predictor_specs(predictors, PREDICTORS)
 
@@ -266,12 +262,12 @@ def run_benchmark(
     from ..text import gene_texts
     from .fitcache import cached_result, content_key, frame_from_record, frame_record
 
+    # every option, also of a skipped section: a typo is refused, never recorded in the config
     _check_options(
-        features=features if ggi else None,
-        classifier=classifier if ggi else None,
+        features=features,
+        classifier=classifier,
         perturb_dataset=perturb_dataset,
-        predictors=predictors if perturbation else None,
-        perturbation=perturbation,
+        predictors=predictors,
     )
     genes = None if genes is None else list(genes)
     timings: dict[str, float] = {}

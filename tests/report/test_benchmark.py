@@ -181,6 +181,10 @@ def test_every_option_is_checked_before_the_embedding_step(monkeypatch, option, 
     )
     with pytest.raises(ValueError, match=match):
         run_benchmark(genes=["TP53"], perturbqa=False, **option)
+    # also when its section is skipped: the typo would be recorded in results.json
+    skip = dict(ggi=False, perturbation=False, perturbqa=False)
+    with pytest.raises(ValueError, match=match):
+        run_benchmark(genes=["TP53"], **skip, **option)
 
 
 def test_cli_benchmark_predictors_take_commas_or_spaces(monkeypatch, tmp_path):
