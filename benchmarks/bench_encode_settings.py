@@ -1,17 +1,27 @@
 """Runtime settings behind ``bench_encode.py``: OpenVINO and ONNX Runtime options, one run.
 
-Every variant encodes the same seeded RefSeq texts with biobft's sorting, batching and
-truncation (as :func:`biobft.embed.encoding._encode_exported`) over biobft's cached exports, in
-interleaved rounds with ``SentenceTransformer.encode`` fp32 (the reference) and biobft's torch
-bf16 autocast path. Variants:
+Every variant encodes the same seeded gene texts (RefSeq summaries by default) with biobft's
+sorting, batching and truncation (as :func:`biobft.embed.encoding._encode_exported`) over
+biobft's cached exports, in interleaved rounds with ``SentenceTransformer.encode`` fp32 (the
+reference) and biobft's own ``encode`` (and torch bf16 autocast). Variants:
 
 - OpenVINO fp32 / bf16 ``INFERENCE_PRECISION_HINT``, ``PERFORMANCE_HINT`` LATENCY (one request,
   all threads) vs THROUGHPUT (biobft's default: ``AsyncInferQueue`` with the plugin's optimal
-  number of requests on parallel streams), 1 thread, batch 16 / 64, padding to a multiple of 16
-  (length buckets);
+  number of requests on parallel streams), 1 thread, batches of 8 / 16 / 64 texts, token budgets
+  of 1,024 / 2,048 / 4,096 padded tokens per batch (``biobft.embed.encoding._batches``; biobft's
+  OpenVINO default is :data:`biobft.embed.openvino_backend.MAX_BATCH_TOKENS`), padding to a
+  multiple of 8 / 16 / 32 (length buckets);
 - ONNX Runtime (fused graph) with 1 / 2 intra-op threads, spinning on / off, graph optimisation
   ALL vs EXTENDED. (Its x86 CPU provider has no bf16 / fast-math GEMM option: the only
   ``mlas.enable_gemm_fastmath_arm64_bfloat16`` key is for ARM.)
+
+``--fp32-only`` skips the bf16 variants: for a CPU without bf16, or to emulate one by capping
+oneDNN (torch, OpenVINO), MKL and ATen at AVX2 (ONNX Runtime's MLAS has no such cap)::
+
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
+        python benchmarks/bench_encode_settings.py --fp32-only
+
+``--source name`` times the short name-only texts instead of RefSeq summaries.
 
     flock /tmp/biobft-timing.lock python benchmarks/bench_encode_settings.py --n-texts 200
 """
@@ -33,6 +43,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--n-texts", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--source", default="refseq", help="gene text source (e.g. name)")
+    parser.add_argument(
+        "--fp32-only",
+        action="store_true",
+        help="skip the bf16 variants (a CPU without bf16, or oneDNN capped by ONEDNN_MAX_CPU_ISA)",
+    )
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results" / "encode_settings.json"
     )
@@ -43,6 +59,7 @@ def main(argv: list[str] | None = None) -> dict:
     from bench_encode import _cpu_model
 
     from biobft.embed.encoding import (
+        _batches,
         _max_len,
         _runner,
         encode,
@@ -51,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
     from biobft.embed.openvino_backend import OpenVinoEncoder
     from biobft.text import gene_texts
 
-    corpus = gene_texts(source="refseq")
+    corpus = gene_texts(source=args.source)
     rng = np.random.default_rng(args.seed)
     pick = rng.choice(len(corpus), size=min(args.n_texts, len(corpus)), replace=False)
     texts = corpus.iloc[np.sort(pick)].tolist()
@@ -74,12 +91,12 @@ def main(argv: list[str] | None = None) -> dict:
         names = [i.name for i in sess.get_inputs()]
         return lambda enc: sess.run(None, {k: enc[k] for k in names})[0]
 
-    def batches(chunk, batch_size=32, pad_to=None):
-        """biobft's batches: sorted by token length, truncated, padded per batch."""
+    def batches(chunk, batch_size=32, pad_to=None, max_tokens=None):
+        """biobft's batches: sorted by token length, truncated, padded per batch; with
+        ``max_tokens`` each batch also holds at most that many (padded) tokens."""
         lengths = [len(x) for x in tok(chunk, truncation=True, max_length=max_len)["input_ids"]]
         order = np.argsort(-np.asarray(lengths), kind="stable")
-        for b in range(0, len(chunk), batch_size):
-            idx = order[b : b + batch_size]
+        for idx in _batches(order, lengths, batch_size, max_tokens):
             texts = [chunk[i] for i in idx]
             yield (
                 idx,
@@ -93,36 +110,67 @@ def main(argv: list[str] | None = None) -> dict:
                 ),
             )
 
-    def biobft_loop(runner, batch_size=32, pad_to=None):
+    def biobft_loop(runner, batch_size=32, pad_to=None, max_tokens=None):
         """biobft's loop (run_all where the runner has it) with other batch sizes / padding."""
 
         def run(chunk):
             out = np.empty((len(chunk), 384), np.float32)
             sink = out.__setitem__
             if hasattr(runner, "run_all"):
-                runner.run_all(batches(chunk, batch_size, pad_to), sink)
+                runner.run_all(batches(chunk, batch_size, pad_to, max_tokens), sink)
             else:
-                for idx, enc in batches(chunk, batch_size, pad_to):
+                for idx, enc in batches(chunk, batch_size, pad_to, max_tokens):
                     sink(idx, runner(enc))
             return out
 
         return run
 
-    ov_bf16 = ov("bf16", "THROUGHPUT")
+    ov_f32 = ov("fp32", "THROUGHPUT")
     variants = {
         "SentenceTransformer fp32": lambda c: h.model.encode(c, batch_size=32),
-        "torch bf16 autocast": lambda c: encode(c, model=h, precision="bf16", backend="torch"),
-        "biobft encode openvino bf16": lambda c: encode(
-            c, model=h, precision="bf16", backend="openvino"
+        "biobft encode openvino fp32": lambda c: encode(
+            c, model=h, precision="fp32", backend="openvino"
         ),
         "openvino f32 LATENCY": biobft_loop(ov("fp32", "LATENCY")),
-        "openvino f32 THROUGHPUT": biobft_loop(ov("fp32", "THROUGHPUT")),
-        "openvino bf16 LATENCY": biobft_loop(ov("bf16", "LATENCY")),
-        "openvino bf16 LATENCY 1 thread": biobft_loop(ov("bf16", "LATENCY", n_threads=1)),
-        "openvino bf16 THROUGHPUT": biobft_loop(ov_bf16),
-        "openvino bf16 THROUGHPUT batch 16": biobft_loop(ov_bf16, batch_size=16),
-        "openvino bf16 THROUGHPUT batch 64": biobft_loop(ov_bf16, batch_size=64),
-        "openvino bf16 THROUGHPUT pad x16": biobft_loop(ov_bf16, pad_to=16),
+        "openvino f32 THROUGHPUT": biobft_loop(ov_f32),
+        "openvino f32 THROUGHPUT batch 8": biobft_loop(ov_f32, batch_size=8),
+        "openvino f32 THROUGHPUT batch 16": biobft_loop(ov_f32, batch_size=16),
+        "openvino f32 THROUGHPUT batch 16 pad x16": biobft_loop(ov_f32, batch_size=16, pad_to=16),
+        "openvino f32 THROUGHPUT batch 64": biobft_loop(ov_f32, batch_size=64),
+        **{
+            f"openvino f32 THROUGHPUT {n} tokens": biobft_loop(ov_f32, batch_size=128, max_tokens=n)
+            for n in (1024, 2048, 4096)
+        },
+        "openvino f32 THROUGHPUT pad x8": biobft_loop(ov_f32, pad_to=8),
+        "openvino f32 THROUGHPUT pad x16": biobft_loop(ov_f32, pad_to=16),
+        "openvino f32 THROUGHPUT pad x32": biobft_loop(ov_f32, pad_to=32),
+        "openvino f32 LATENCY pad x16": biobft_loop(ov("fp32", "LATENCY"), pad_to=16),
+    }
+    if not args.fp32_only:
+        ov_bf16 = ov("bf16", "THROUGHPUT")
+        variants |= {
+            "torch bf16 autocast": lambda c: encode(c, model=h, precision="bf16", backend="torch"),
+            "biobft encode openvino bf16": lambda c: encode(
+                c, model=h, precision="bf16", backend="openvino"
+            ),
+            "openvino bf16 LATENCY": biobft_loop(ov("bf16", "LATENCY")),
+            "openvino bf16 LATENCY 1 thread": biobft_loop(ov("bf16", "LATENCY", n_threads=1)),
+            "openvino bf16 THROUGHPUT": biobft_loop(ov_bf16),
+            "openvino bf16 THROUGHPUT batch 8": biobft_loop(ov_bf16, batch_size=8),
+            "openvino bf16 THROUGHPUT batch 16": biobft_loop(ov_bf16, batch_size=16),
+            "openvino bf16 THROUGHPUT batch 16 pad x16": biobft_loop(
+                ov_bf16, batch_size=16, pad_to=16
+            ),
+            "openvino bf16 THROUGHPUT batch 64": biobft_loop(ov_bf16, batch_size=64),
+            **{
+                f"openvino bf16 THROUGHPUT {n} tokens": biobft_loop(
+                    ov_bf16, batch_size=128, max_tokens=n
+                )
+                for n in (1024, 2048, 4096)
+            },
+            "openvino bf16 THROUGHPUT pad x16": biobft_loop(ov_bf16, pad_to=16),
+        }
+    variants |= {
         "onnxruntime fp32 spin": biobft_loop(ort_session()),
         "onnxruntime fp32 no spin": biobft_loop(ort_session(spin=False)),
         "onnxruntime fp32 1 thread": biobft_loop(ort_session(n_threads=1)),
@@ -147,6 +195,11 @@ def main(argv: list[str] | None = None) -> dict:
         "threads": threads,
         "cpu_model": _cpu_model(),
         "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
+        "isa_caps": {
+            k: os.environ[k]
+            for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+            if k in os.environ
+        },
         "openvino": version("openvino"),
         "onnxruntime": ort.__version__,
         "load_avg_1min_at_start": load_start,
@@ -154,7 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
         "variants": {},
     }
     print(
-        f"{len(texts)} RefSeq texts, {threads} threads, {result['cpu_model']}, load avg "
+        f"{len(texts)} {args.source} texts, {threads} threads, {result['cpu_model']}, load avg "
         f"{load_start:.1f} -> {result['load_avg_1min_at_end']:.1f}"
     )
     for name in names:

@@ -6,7 +6,8 @@ sorts texts by token length, runs length-homogeneous batches under ``torch.infer
 (and bf16 autocast where the hardware runs it fast), moves each batch to CPU at once and restores
 the input order. A sentence-transformers pipeline on CPU runs on OpenVINO
 (:mod:`biobft.embed.openvino_backend`) or ONNX Runtime (:mod:`biobft.embed.backends`) when their
-extra is installed (``backend="auto"``, :func:`resolve_backend`), with the same batches.
+extra is installed (``backend="auto"``, :func:`resolve_backend`), with the same sorting (OpenVINO
+cuts the batches smaller, to a token budget).
 
 Split for size: model loading lives in :mod:`biobft.embed.encoders`, precision and backend
 resolution in :mod:`biobft.embed.runtime`; both are re-exported here (the public import path).
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -244,9 +245,26 @@ def _runner(backend: str, handle: EncoderHandle, precision: str):
     return openvino_encoder(handle.model, precision=precision, name=name)
 
 
-def _encode_exported(
-    items, handle, order, batch_size, normalize, max_len, show, runner, desc
-) -> np.ndarray:
+def _batches(
+    order: np.ndarray, lengths: Sequence[int], batch_size: int, max_tokens: int | None = None
+) -> list[np.ndarray]:
+    """Cut ``order`` (text indices, longest first) into the batches of one forward pass each.
+
+    Each batch holds at most ``batch_size`` texts and, with ``max_tokens``, at most that many
+    padded tokens: rows x the token length of its first (longest) text; a text longer than
+    ``max_tokens`` runs alone. Concatenated, the batches are ``order``.
+    """
+    out, start = [], 0
+    while start < len(order):
+        rows = batch_size
+        if max_tokens is not None:
+            rows = max(1, min(batch_size, max_tokens // max(1, lengths[order[start]])))
+        out.append(order[start : start + rows])
+        start += rows
+    return out
+
+
+def _encode_exported(items, handle, batches, normalize, max_len, show, runner, desc) -> np.ndarray:
     """The loop of the exported backends: same sorting, batches, truncation and order as torch.
 
     A runner with ``run_all`` (OpenVINO) keeps several batches in flight; rows land by index.
@@ -254,11 +272,9 @@ def _encode_exported(
     from tqdm.auto import tqdm
 
     out: list[np.ndarray] = []
-    n_batches = (len(items) + batch_size - 1) // batch_size
 
-    def batches():
-        for b in tqdm(range(n_batches), desc=desc, disable=not show, leave=False):
-            idx = order[b * batch_size : (b + 1) * batch_size]
+    def tokenised():
+        for idx in tqdm(batches, desc=desc, disable=not show, leave=False):
             enc = handle.tokenizer(
                 [items[i] for i in idx],
                 padding=True,
@@ -276,9 +292,9 @@ def _encode_exported(
         out[0][idx] = vecs
 
     if hasattr(runner, "run_all"):
-        runner.run_all(batches(), sink)
+        runner.run_all(tokenised(), sink)
     else:
-        for idx, enc in batches():
+        for idx, enc in tokenised():
             sink(idx, runner(enc))
     return out[0]
 
@@ -307,7 +323,10 @@ def encode(
         ``"minilm"`` (packaged sentence encoder), ``"smollm2-135m"`` (packaged causal LM), a
         model folder, a loaded ``SentenceTransformer`` or a ``(model, tokenizer)`` pair.
     batch_size
-        Texts per forward pass (batches are formed after sorting by token length).
+        Texts per forward pass, at most (batches are formed after sorting by token length;
+        the OpenVINO backend also caps a batch at
+        :data:`~biobft.embed.openvino_backend.MAX_BATCH_TOKENS` padded tokens, which is
+        faster there: ``benchmarks/results/encode_settings*.json``).
     pooling
         ``None``: the model's default (a sentence-transformers model's own pipeline; ``"mean"``
         for other models), else a name in :data:`biobft.embed.pooling.POOLINGS` applied to the
@@ -391,14 +410,13 @@ def encode(
             "%d of %d text(s) reach max_length=%d tokens (truncated)", n_cut, len(items), max_len
         )
     order = np.argsort(-np.asarray(lengths), kind="stable")
-    n_batches = (len(items) + batch_size - 1) // batch_size
-    show = n_batches > 50 if show_progress_bar is None else bool(show_progress_bar)
-    if which != "torch":
-        runner = _runner(which, handle, prec)
+    runner = None if which == "torch" else _runner(which, handle, prec)
+    # the OpenVINO runner also caps the padded tokens per batch (faster: encode_settings*.json)
+    batches = _batches(order, lengths, batch_size, getattr(runner, "max_batch_tokens", None))
+    show = len(batches) > 50 if show_progress_bar is None else bool(show_progress_bar)
+    if runner is not None:
         desc = f"encode ({which} {prec})"
-        return _encode_exported(
-            items, handle, order, batch_size, normalize, max_len, show, runner, desc
-        )
+        return _encode_exported(items, handle, batches, normalize, max_len, show, runner, desc)
 
     out: np.ndarray | None = None
     was_training = handle.model.training
@@ -413,8 +431,7 @@ def encode(
                 enabled=bool(autocast_dtype),
             ),
         ):
-            for b in tqdm(range(n_batches), desc="encode", disable=not show, leave=False):
-                idx = order[b * batch_size : (b + 1) * batch_size]
+            for idx in tqdm(batches, desc="encode", disable=not show, leave=False):
                 vecs = _forward_batch(handle, [items[i] for i in idx], pool_fn, layer, max_len, dev)
                 vecs = vecs.float()
                 if normalize:

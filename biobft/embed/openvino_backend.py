@@ -40,6 +40,7 @@ from .runtime import cpu_has_fast_bf16
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "MAX_BATCH_TOKENS",
     "OpenVinoEncoder",
     "convert_openvino",
     "openvino_available",
@@ -49,6 +50,10 @@ __all__ = [
 
 INSTALL_HINT = "pip install 'biobft[openvino]'  (openvino; no torch of its own)"
 PERFORMANCE = "THROUGHPUT"  # measured against LATENCY: benchmarks/results/encode_settings.json
+# Padded tokens per inference request (rows x longest text), at most. Measured on 400 RefSeq and
+# 2,000 name texts, both CPUs (benchmarks/results/encode_settings_epyc*.json): 1,024 beat batches
+# of 32 texts by 1.2-1.3x on long texts in fp32 and bf16 and matched them on short ones.
+MAX_BATCH_TOKENS = 1024
 TOOLS = ("torch", "openvino", "transformers")
 _HINTS = {"fp32": "f32", "bf16": "bf16"}
 
@@ -135,11 +140,19 @@ class OpenVinoEncoder:
         several batches in flight on parallel CPU streams while the next ones are tokenised) or
         ``"LATENCY"`` (one batch at a time on all threads).
 
+    Attributes
+    ----------
+    max_batch_tokens
+        :data:`MAX_BATCH_TOKENS`: :func:`biobft.embed.encode` cuts its batches to at most this
+        many padded tokens for this runner.
+
     Raises
     ------
     ValueError
         Another precision, or bf16 on a CPU without bf16 instructions.
     """
+
+    max_batch_tokens: int = MAX_BATCH_TOKENS
 
     def __init__(
         self,
@@ -154,7 +167,8 @@ class OpenVinoEncoder:
         if precision == "bf16" and not openvino_supports_bf16():
             raise ValueError(
                 "precision='bf16' needs a CPU with AMX or AVX-512 BF16 instructions (this one "
-                "has neither, or OpenVINO does not list BF16): use precision='fp32'"
+                "has neither, OpenVINO does not list BF16, or ONEDNN_MAX_CPU_ISA caps oneDNN "
+                "below AVX512_CORE_BF16): use precision='fp32'"
             )
         if threads is None:
             import torch

@@ -2,7 +2,8 @@
 
 - :func:`resolve_precision`: ``"auto"`` -> ``"bf16"`` where the device runs it fast (a CPU with
   AMX or AVX-512 BF16, detected from torch's CPU capability and ``/proc/cpuinfo``, never
-  assumed; a CUDA GPU with bf16), else ``"fp32"`` (``"fp16"`` on older GPUs).
+  assumed, and not hidden by a oneDNN ISA cap; a CUDA GPU with bf16), else ``"fp32"``
+  (``"fp16"`` on older GPUs).
 - :func:`resolve_device`: the check of a ``device=`` argument (unknown names, CUDA / MPS
   that this torch cannot use, a GPU for the CPU-only backends), before any model loads.
 - :func:`resolve_backend`: ``"auto"`` -> ``"openvino"`` (:mod:`biobft.embed.openvino_backend`),
@@ -17,6 +18,7 @@ Re-exported by :mod:`biobft.embed.encoding` (the public import path).
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +39,30 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 BACKENDS = ("auto", "torch", "onnx", "openvino")
 
 
+# oneDNN ISA caps (``ONEDNN_MAX_CPU_ISA`` / ``DNNL_MAX_CPU_ISA``) below AVX512_CORE_BF16: under one
+# oneDNN, hence torch and OpenVINO's CPU plugin, has no bf16 kernels whatever the CPU's flags
+# (OpenVINO then fails to compile a bf16 graph). Source: oneDNN's "CPU Dispatcher Control" guide.
+_NO_BF16_ISA_CAPS = frozenset(
+    {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_MIC", "AVX512_MIC_4OPS",
+     "AVX512_CORE", "AVX512_CORE_VNNI"}
+)  # fmt: skip
+
+
+def onednn_isa_cap() -> str | None:
+    """The oneDNN ISA cap set in the environment (upper case), or ``None``."""
+    for var in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        value = os.environ.get(var, "").strip()
+        if value:
+            return value.upper()
+    return None
+
+
 @functools.lru_cache(maxsize=1)
 def _cpu_has_fast_bf16() -> bool:
     import torch
 
+    if onednn_isa_cap() in _NO_BF16_ISA_CAPS:
+        return False
     cap = str(torch.backends.cpu.get_cpu_capability()).upper()
     if "AMX" in cap:
         return True
@@ -52,7 +74,9 @@ def _cpu_has_fast_bf16() -> bool:
 
 
 def cpu_has_fast_bf16() -> bool:
-    """Whether this CPU has bf16 matrix instructions (AMX or AVX-512 BF16); detected once."""
+    """Whether this CPU runs bf16 matrix products fast: it has AMX or AVX-512 BF16 instructions
+    and no ``ONEDNN_MAX_CPU_ISA`` / ``DNNL_MAX_CPU_ISA`` below ``AVX512_CORE_BF16`` hides them
+    from oneDNN (torch's and OpenVINO's CPU kernels); detected once per process."""
     return _cpu_has_fast_bf16()
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from biobft.embed import encoding as encode_mod
 from biobft.embed.encoding import encode, resolve_encoder, resolve_precision
@@ -781,3 +783,26 @@ def test_pipeline_limits_hold_where_the_pipeline_and_its_tokenizer_disagree(mini
     np.testing.assert_allclose(same, cut, rtol=1e-6, atol=1e-7)  # layer n: the last one
     with pytest.raises(ValueError, match=rf"layer={n + 1} does not exist: the model has {n} "):
         encode([long], model=minilm, layer=n + 1, backend="torch")
+
+
+@given(
+    lengths=st.lists(st.integers(1, 300), min_size=0, max_size=60),
+    batch_size=st.integers(1, 40),
+    max_tokens=st.one_of(st.none(), st.integers(1, 2000)),
+)
+def test_batches_partition_the_sorted_texts_within_both_caps(lengths, batch_size, max_tokens):
+    """Reference: the rows and padded tokens of each batch, counted directly."""
+    order = np.argsort(-np.asarray(lengths, dtype=int), kind="stable")
+    batches = encode_mod._batches(order, lengths, batch_size, max_tokens)
+    assert np.array_equal(np.concatenate([order[:0], *batches]), order)  # all, once, in order
+    for idx in batches:
+        longest = max(lengths[i] for i in idx)
+        assert 1 <= len(idx) <= batch_size
+        if max_tokens is not None and len(idx) > 1:
+            assert len(idx) * longest <= max_tokens
+    if max_tokens is None:  # plain batches of batch_size
+        assert [len(b) for b in batches[:-1]] == [batch_size] * (len(batches) - 1)
+    else:  # greedy: one more text would break a cap
+        for idx in batches[:-1]:
+            grown = len(idx) + 1
+            assert grown > batch_size or grown * lengths[idx[0]] > max_tokens

@@ -148,3 +148,32 @@ def test_throughput_queue_matches_one_batch_at_a_time(minilm):
 
     with pytest.raises(RuntimeError, match="sink failed on batch"):
         runner.run_all(iter(batches), broken_sink)
+
+
+@pytest.mark.realdata
+def test_batches_respect_the_token_budget_and_keep_the_vectors(minilm, refseq, monkeypatch):
+    """Every OpenVINO request holds at most MAX_BATCH_TOKENS padded tokens (a longer text runs
+    alone), every text is run once, and the vectors equal batches of batch_size texts."""
+    runner = _runner("openvino", minilm, "fp32")
+    shapes: list[tuple[int, int]] = []
+    real_run_all = type(runner).run_all
+
+    def spy(self, batches, sink):
+        def seen():
+            for key, enc in batches:
+                shapes.append(enc["input_ids"].shape)
+                yield key, enc
+
+        real_run_all(self, seen(), sink)
+
+    monkeypatch.setattr(type(runner), "run_all", spy)
+    got = encode(refseq, model=minilm, backend="openvino", precision="fp32", batch_size=32)
+    assert sum(rows for rows, _ in shapes) == len(refseq)
+    assert all(rows * cols <= ovb.MAX_BATCH_TOKENS or rows == 1 for rows, cols in shapes)
+    assert max(rows for rows, _ in shapes) <= 32
+    assert len(shapes) > -(-len(refseq) // 32)  # the long texts were cut into smaller batches
+    monkeypatch.setattr(type(runner), "max_batch_tokens", None)  # plain batches of 32
+    shapes.clear()
+    plain = encode(refseq, model=minilm, backend="openvino", precision="fp32", batch_size=32)
+    assert len(shapes) == -(-len(refseq) // 32)
+    np.testing.assert_allclose(got, plain, atol=1e-5)

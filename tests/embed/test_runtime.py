@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,12 +45,70 @@ def test_resolve_precision(monkeypatch):
         resolve_precision("int3", "cpu")
 
 
-def test_cpu_feature_detection_reads_this_cpu():
+def _this_cpu_has_bf16() -> bool:
     """Independent reference: the kernel's own CPU flags."""
     flags = Path("/proc/cpuinfo").read_text().split()
-    want = "amx_bf16" in flags or "avx512_bf16" in flags
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def test_cpu_feature_detection_reads_this_cpu(monkeypatch):
+    for var in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(var, raising=False)
     runtime._cpu_has_fast_bf16.cache_clear()
-    assert runtime.cpu_has_fast_bf16() is want
+    try:
+        assert runtime.cpu_has_fast_bf16() is _this_cpu_has_bf16()
+    finally:
+        runtime._cpu_has_fast_bf16.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("var", "cap", "hides_bf16"),
+    [
+        ("ONEDNN_MAX_CPU_ISA", "AVX2", True),
+        ("ONEDNN_MAX_CPU_ISA", "avx512_core_vnni", True),  # oneDNN reads it in any case
+        ("DNNL_MAX_CPU_ISA", "AVX512_CORE", True),  # the older name
+        ("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16", False),
+        ("ONEDNN_MAX_CPU_ISA", "ALL", False),
+        ("ONEDNN_MAX_CPU_ISA", "", False),
+    ],
+)
+def test_a_onednn_isa_cap_below_bf16_hides_it(monkeypatch, var, cap, hides_bf16):
+    """torch's and OpenVINO's oneDNN have no bf16 kernels under such a cap, whatever the flags."""
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(var, cap)
+    runtime._cpu_has_fast_bf16.cache_clear()
+    try:
+        assert runtime.cpu_has_fast_bf16() is (_this_cpu_has_bf16() and not hides_bf16)
+        want = "bf16" if _this_cpu_has_bf16() and not hides_bf16 else "fp32"
+        assert resolve_precision("auto", "cpu") == want
+    finally:
+        runtime._cpu_has_fast_bf16.cache_clear()
+
+
+@pytest.mark.skipif(not openvino_backend.openvino_available(), reason="needs biobft[openvino]")
+def test_auto_encodes_under_an_avx2_isa_cap(tmp_path):
+    """A real process with ONEDNN_MAX_CPU_ISA=AVX2: precision 'auto' must not pick bf16 (on a CPU
+    with bf16 flags OpenVINO then failed to compile the graph: 'Supported primitive descriptors
+    list is empty for node: Softmax'). The vectors equal sentence-transformers' fp32 ones."""
+    code = (
+        "import numpy as np; from biobft.embed.encoding import encode, resolve_encoder, "
+        "resolve_run;"
+        "h = resolve_encoder('minilm', device='cpu');"
+        "texts = ['TP53 is a tumour suppressor.', 'BRCA1 repairs DNA double-strand breaks.'];"
+        "v = encode(texts, model=h);"
+        "ref = h.model.encode(texts, normalize_embeddings=True);"
+        "print(*resolve_run('auto', h), float((v * ref).sum(1).min()))"
+    )
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "BIOBFT_CACHE_DIR": str(tmp_path)}
+    env.pop("DNNL_MAX_CPU_ISA", None)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    backend, precision, cosine = out.stdout.split("\n")[-2].split()
+    assert (backend, precision) == ("openvino", "fp32")
+    assert float(cosine) > 0.9999
 
 
 @pytest.mark.parametrize("bf16", [True, False], ids=["cpu-with-bf16", "cpu-without-bf16"])
