@@ -50,9 +50,10 @@ __all__ = [
 
 INSTALL_HINT = "pip install 'biobft[openvino]'  (openvino; no torch of its own)"
 PERFORMANCE = "THROUGHPUT"  # measured against LATENCY: benchmarks/results/encode_settings.json
-# Padded tokens per inference request (rows x longest text), at most. Measured on 400 RefSeq and
-# 2,000 name texts, both CPUs (benchmarks/results/encode_settings_epyc*.json): 1,024 beat batches
-# of 32 texts by 1.2-1.3x on long texts in fp32 and bf16 and matched them on short ones.
+# Padded tokens per inference request (rows x longest text), at most. Measured on an AMD EPYC on
+# 400 RefSeq and 2,000 name texts (benchmarks/results/encode_settings_epyc*.json): 1,024 beat
+# batches of 32 texts by 1.3x on RefSeq texts in fp32 and bf16 (also with oneDNN capped at AVX2)
+# and matched them on names; on the Intel Xeon (encode_settings.json) batches of 16 beat 32 too.
 MAX_BATCH_TOKENS = 1024
 TOOLS = ("torch", "openvino", "transformers")
 _HINTS = {"fp32": "f32", "bf16": "bf16"}
