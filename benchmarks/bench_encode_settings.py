@@ -92,23 +92,14 @@ def main(argv: list[str] | None = None) -> dict:
         return lambda enc: sess.run(None, {k: enc[k] for k in names})[0]
 
     def batches(chunk, batch_size=32, pad_to=None, max_tokens=None):
-        """biobft's batches: sorted by token length, truncated, padded per batch; with
+        """biobft's batches: tokenised once, sorted by token length, padded per batch; with
         ``max_tokens`` each batch also holds at most that many (padded) tokens."""
-        lengths = [len(x) for x in tok(chunk, truncation=True, max_length=max_len)["input_ids"]]
+        encoded = tok(chunk, truncation=True, max_length=max_len)
+        lengths = [len(x) for x in encoded["input_ids"]]
         order = np.argsort(-np.asarray(lengths), kind="stable")
         for idx in _batches(order, lengths, batch_size, max_tokens):
-            texts = [chunk[i] for i in idx]
-            yield (
-                idx,
-                tok(
-                    texts,
-                    padding=True,
-                    truncation=True,
-                    max_length=max_len,
-                    pad_to_multiple_of=pad_to,
-                    return_tensors="np",
-                ),
-            )
+            rows = {key: [encoded[key][i] for i in idx] for key in encoded}
+            yield idx, tok.pad(rows, padding=True, pad_to_multiple_of=pad_to, return_tensors="np")
 
     def biobft_loop(runner, batch_size=32, pad_to=None, max_tokens=None):
         """biobft's loop (run_all where the runner has it) with other batch sizes / padding."""

@@ -264,31 +264,29 @@ def _batches(
     return out
 
 
-def _encode_exported(items, handle, batches, normalize, max_len, show, runner, desc) -> np.ndarray:
+def _encode_exported(encoded, handle, batches, normalize, show, runner, desc) -> np.ndarray:
     """The loop of the exported backends: same sorting, batches, truncation and order as torch.
 
-    A runner with ``run_all`` (OpenVINO) keeps several batches in flight; rows land by index.
+    ``encoded`` is the tokenizer's output for every text (truncated, unpadded): each batch is
+    padded from it (``tokenizer.pad``), not tokenised again (the second pass competed with the
+    inference threads for the cores). A runner with ``run_all`` (OpenVINO) keeps several batches
+    in flight; rows land by index.
     """
     from tqdm.auto import tqdm
 
     out: list[np.ndarray] = []
+    n_items = len(encoded["input_ids"])
 
     def tokenised():
         for idx in tqdm(batches, desc=desc, disable=not show, leave=False):
-            enc = handle.tokenizer(
-                [items[i] for i in idx],
-                padding=True,
-                truncation=max_len is not None,
-                max_length=max_len,
-                return_tensors="np",
-            )
-            yield idx, enc
+            rows = {key: [encoded[key][i] for i in idx] for key in encoded}
+            yield idx, handle.tokenizer.pad(rows, padding=True, return_tensors="np")
 
     def sink(idx, vecs: np.ndarray) -> None:
         if normalize:
             vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
         if not out:
-            out.append(np.empty((len(items), vecs.shape[1]), dtype=np.float32))
+            out.append(np.empty((n_items, vecs.shape[1]), dtype=np.float32))
         out[0][idx] = vecs
 
     if hasattr(runner, "run_all"):
@@ -399,12 +397,10 @@ def encode(
     which, prec = resolve_run(backend, handle, pooling=pooling, precision=precision)
     max_len = _max_len(handle, max_length)
 
-    lengths = [
-        len(ids)
-        for ids in handle.tokenizer(
-            items, truncation=max_len is not None, max_length=max_len, add_special_tokens=True
-        )["input_ids"]
-    ]
+    encoded = handle.tokenizer(
+        items, truncation=max_len is not None, max_length=max_len, add_special_tokens=True
+    )
+    lengths = [len(ids) for ids in encoded["input_ids"]]
     if max_len is not None and (n_cut := sum(n >= max_len for n in lengths)):
         logger.info(
             "%d of %d text(s) reach max_length=%d tokens (truncated)", n_cut, len(items), max_len
@@ -416,7 +412,7 @@ def encode(
     show = len(batches) > 50 if show_progress_bar is None else bool(show_progress_bar)
     if runner is not None:
         desc = f"encode ({which} {prec})"
-        return _encode_exported(items, handle, batches, normalize, max_len, show, runner, desc)
+        return _encode_exported(encoded, handle, batches, normalize, show, runner, desc)
 
     out: np.ndarray | None = None
     was_training = handle.model.training

@@ -806,3 +806,53 @@ def test_batches_partition_the_sorted_texts_within_both_caps(lengths, batch_size
         for idx in batches[:-1]:
             grown = len(idx) + 1
             assert grown > batch_size or grown * lengths[idx[0]] > max_tokens
+
+
+@pytest.mark.parametrize("backend", ["onnx", "openvino"])
+def test_exported_backends_tokenise_once_and_pad_like_the_tokenizer(backend, monkeypatch):
+    """Each batch is padded from the one tokenisation of all texts; the arrays the runner gets
+    equal a direct tokenisation of the batch's texts (the reference), and so do the vectors."""
+    import importlib.util
+
+    if importlib.util.find_spec(backend if backend == "openvino" else "onnxruntime") is None:
+        pytest.skip(f"the {backend} extra is not installed")
+    handle = resolve_encoder("minilm", device="cpu")
+    texts = [*TEXTS, "KLF1", "x y", "Gene symbol GATA1. " * 40]  # short, long, truncated
+    runner = encode_mod._runner(backend, handle, "fp32")
+    seen = []
+    real_call = type(runner).__call__
+
+    def spy_call(self, enc):
+        seen.append(enc)
+        return real_call(self, enc)
+
+    monkeypatch.setattr(type(runner), "__call__", spy_call)
+    monkeypatch.setattr(type(runner), "run_all", None, raising=False)  # one batch at a time
+    monkeypatch.delattr(type(runner), "run_all", raising=False)
+    calls = []
+    tok_cls = type(handle.tokenizer)
+    real_tok = tok_cls.__call__
+    monkeypatch.setattr(
+        tok_cls, "__call__", lambda self, *a, **k: calls.append((a, k)) or real_tok(self, *a, **k)
+    )
+    got = encode(texts, model=handle, backend=backend, precision="fp32", batch_size=3)
+    # only whole-list passes (the input check and the length pass): batches are padded from
+    # the length pass, never tokenised again
+    assert calls and all(len(a[0]) == len(texts) and "padding" not in k for a, k in calls)
+    monkeypatch.setattr(tok_cls, "__call__", real_tok)
+    lengths = [
+        len(x) for x in handle.tokenizer(texts, truncation=True, max_length=256)["input_ids"]
+    ]
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    budget = getattr(runner, "max_batch_tokens", None)
+    for enc, idx in zip(seen, encode_mod._batches(order, lengths, 3, budget), strict=True):
+        ref = handle.tokenizer(
+            [texts[i] for i in idx], padding=True, truncation=True, max_length=256,
+            return_tensors="np",
+        )  # fmt: skip
+        assert set(enc.keys()) == set(ref.keys())
+        for key in ref:
+            np.testing.assert_array_equal(enc[key], ref[key])
+    ref_vecs = handle.model.encode(texts)
+    cos = (got * ref_vecs).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(ref_vecs, axis=1)
+    assert cos.min() > 0.9999
