@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -146,6 +147,7 @@ def embed_genes(
         ``backend="onnx"`` / ``"openvino"`` without its extra installed.
     """
     from tqdm.auto import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     t0 = time.perf_counter()
     check_backend(backend)
@@ -208,7 +210,9 @@ def embed_genes(
     chunks = [todo[i : i + chunk_size] for i in range(0, len(todo), chunk_size)]
     show = len(chunks) > 1 if show_progress_bar is None else bool(show_progress_bar)
     new: dict[str, np.ndarray] = {}
-    with tqdm(total=len(todo), desc="embed genes", unit="text", disable=not show) as bar:
+    # log lines (e.g. encode's truncation notes) go above the bar, not through it
+    redirect = logging_redirect_tqdm() if show else contextlib.nullcontext()
+    with redirect, tqdm(total=len(todo), desc="embed genes", unit="text", disable=not show) as bar:
         for chunk in chunks:
             vecs = _encode_chunk([unique[h] for h in chunk], handle, **enc_kwargs)
             if store is not None:

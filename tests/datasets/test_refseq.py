@@ -41,9 +41,9 @@ def test_second_load_uses_parquet_cache(data_mirror, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("the .rds was parsed again")
 
-    import rdata
+    import pyreadr
 
-    monkeypatch.setattr(rdata, "read_rds", boom)
+    monkeypatch.setattr(pyreadr, "read_r", boom)
     monkeypatch.setattr(refseq, "_read_rds", boom)
     second = refseq_summaries()
     pd.testing.assert_frame_equal(first, second)
@@ -107,9 +107,38 @@ def test_dedup_rules(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("bad", [pd.DataFrame({"x": [1]}), [1, 2]])
 def test_unexpected_rds_content(bad, monkeypatch):
-    import rdata
+    import pyreadr
 
     monkeypatch.setattr(refseq, "fetch", lambda name: "x.rds")
-    monkeypatch.setattr(rdata, "read_rds", lambda path: bad)
+    monkeypatch.setattr(pyreadr, "read_r", lambda path: {None: bad})
     with pytest.raises(ValueError, match=r"expected an R data\.frame with columns"):
         refseq._read_rds()
+
+
+def test_rds_that_pyreadr_cannot_read_is_one_clear_error(tmp_path, monkeypatch):
+    path = tmp_path / "x.rds"
+    path.write_bytes(b"not an rds file at all")  # librdata: "Unhandled S-Expression"
+    monkeypatch.setattr(refseq, "fetch", lambda name: path)
+    with pytest.raises(ValueError, match=r"x\.rds: not an R data\.frame saved with saveRDS"):
+        refseq._read_rds()
+
+
+@pytest.mark.realdata
+def test_pyreadr_reads_the_same_values_as_rdata(data_mirror):
+    """Independent reference: the pure-Python ``rdata`` parser (the project's earlier one)."""
+    import warnings
+
+    import rdata
+
+    got = refseq._read_rds()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Missing constructor for R class")
+        ref = rdata.read_rds(refseq.fetch(refseq._NAME))
+    assert [str(c) for c in ref.columns] == list(got.columns) and len(ref) == len(got) == 103_803
+    for col in got.columns:
+        a, b = got[col], ref[col]
+        np.testing.assert_array_equal(a.isna().to_numpy(), b.isna().to_numpy())
+        keep = a.notna().to_numpy()
+        np.testing.assert_array_equal(
+            a[keep].astype(str).to_numpy(), b[keep].astype(str).to_numpy(), err_msg=col
+        )
