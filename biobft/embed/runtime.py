@@ -138,7 +138,10 @@ def _misfits(backend: str, handle: Any, pooling: str | None, prec: str) -> list[
     if backend == "openvino" and prec not in ("fp32", "bf16"):
         fits.append(f"it runs fp32 or bf16, not {prec!r}")
     if backend == "openvino" and prec == "bf16" and not _openvino_bf16():
-        fits.append("bf16 needs a CPU with AMX or AVX-512 BF16 (this one has neither): use fp32")
+        fits.append(
+            "bf16 needs a CPU with AMX or AVX-512 BF16 (this one has neither, or "
+            "ONEDNN_MAX_CPU_ISA hides them): use fp32"
+        )
     return fits
 
 
