@@ -14,7 +14,9 @@ def test_write_report(result, tmp_path):
     text = report.read_text()
     assert "## Gene-gene interaction" in text and "## Perturbation response" in text
     # the report leads with the best validated configuration, the GenePT recipe after it
-    assert text.index("best validated") < text.index("GenePT recipe") < text.index("## Perturb")
+    assert text.index("## Headline") < text.index("## Gene-gene interaction: headline")
+    ggi = text[text.index("## Gene-gene interaction: headline") :]
+    assert ggi.index("best validated") < ggi.index("GenePT recipe") < ggi.index("## Perturb")
     assert "![ROC curves](figures/ggi_roc.png)" in text
     for fig in ("ggi_roc.png", "perturb_metric_bars.png"):
         assert (tmp_path / "rep" / "figures" / fig).stat().st_size > 1000
@@ -57,3 +59,52 @@ def test_report_names_the_backend_and_precision_that_made_the_vectors(tmp_path):
     )
     text = write_report(res, tmp_path / "rep").read_text()
     assert "backend `openvino`, precision `bf16`" in text
+
+
+def test_task_headline_leads_the_report_with_validated_choices(result, tmp_path):
+    from biobft.report.write import task_headline
+
+    head = task_headline(result)
+    ggi = head.loc[head["task"].str.startswith("GGI")].iloc[0]
+    assert ggi["score"] == pytest.approx(result.ggi_best.roc_auc)
+    assert ggi["name_only"] == pytest.approx(result.ggi_best.baselines["name"]["roc_auc"])
+    assert ggi["random"] == pytest.approx(result.ggi_best.baselines["random"]["roc_auc"])
+    assert "valid split" in ggi["chosen"]
+    text = write_report(result, tmp_path / "rep").read_text()
+    assert text.index("## Headline") < text.index("## Gene-gene interaction")
+
+
+def test_perturbqa_headline_picks_by_inner_cv_never_by_test_score():
+    """The predictor with the best test AUROC (graph) lost on inner CV: the headline shows knn."""
+    import dataclasses
+
+    from biobft.report.perturbqa import PerturbQAResult
+    from biobft.report.write import task_headline
+
+    table = pd.DataFrame(
+        {
+            "predictor": ["knn", "graph", "base_rate", "random (knn)", "name (knn)"],
+            "kind": ["model", "model", "baseline", "baseline", "baseline"],
+            "auroc_per_gene": [0.61, 0.70, 0.50, 0.52, 0.58],
+            "inner_cv_auroc_per_gene": [0.64, 0.60, 0.50, 0.51, 0.57],
+        }
+    )
+    res = BenchmarkResult(config={}, embedding={}, timings={})
+    res = dataclasses.replace(res, perturbqa=PerturbQAResult(tables={("k562", "de"): table}))
+    (row,) = task_headline(res).to_dict("records")
+    assert row["task"] == "PerturbQA K562 DE" and row["chosen"].startswith("knn (inner CV 0.640")
+    assert (row["score"], row["name_only"], row["random"]) == (0.61, 0.58, 0.52)
+    assert "base rate 0.500" in row["other"] and "best published 0.62" in row["other"]
+
+
+def test_markdown_cells_escape_the_pipe_of_a_combined_source():
+    """`refseq+go|name` in a table cell must not split the row into an extra column."""
+    import re
+
+    from biobft.report.write import _md_table
+
+    table = _md_table(pd.DataFrame({"chosen": ["sum on `refseq+go|name,name`"], "score": [0.845]}))
+    header, _, row = table.splitlines()
+    unescaped = re.compile(r"(?<!\\)\|")
+    assert len(unescaped.findall(row)) == len(unescaped.findall(header)) == 3
+    assert "refseq+go\\|name,name" in row and "0.845" in row
