@@ -57,6 +57,28 @@ def normalize_log1p(X: np.ndarray | sparse.spmatrix, *, target_sum: float = 1e4)
     return np.log1p(X * scale)
 
 
+#: Largest value a log-scale expression matrix plausibly holds: log1p of 1e4-normalised counts is
+#: at most ~9.2, log2(x + 1) of raw counts stays below ~25. Non-negative, non-integer data above it
+#: is normalised but not log-transformed (or TPM / CPM).
+LOG_SCALE_MAX = 50.0
+
+
+def _refuse_linear_scale(X, source: str) -> None:
+    """``normalize="auto"`` on non-count data: refuse non-negative data above
+    :data:`LOG_SCALE_MAX`, which would be used as if it were log-normalised."""
+    values = X.data if sparse.issparse(X) else np.asarray(X)
+    if values.size == 0:
+        return
+    lo, hi = float(values.min()), float(values.max())
+    if lo >= 0 and hi > LOG_SCALE_MAX:
+        raise ValueError(
+            f"adata.{source} is not raw counts (non-integer values) and not log-scale either "
+            f"(max {hi:.4g} > {LOG_SCALE_MAX:g}): it looks normalised but not log-transformed "
+            "(e.g. normalize_total, CPM or TPM). Run sc.pp.log1p(adata) first, pass layer=... "
+            "naming the raw counts, or normalize=False to use it as is"
+        )
+
+
 def expression_matrix(
     adata: AnnData,
     *,
@@ -74,14 +96,22 @@ def expression_matrix(
         Read ``adata.layers[layer]`` instead of ``adata.X``.
     normalize
         ``"auto"``: raw counts (non-negative integers) are normalised to ``target_sum`` per cell
-        and ``log1p``-transformed (the scanpy way), anything else is used as is. ``True``: treat
-        the input as counts and normalise (negative values raise). ``False``: use as is.
+        and ``log1p``-transformed (the scanpy way); other data is used as is, unless it is
+        non-negative with values above :data:`LOG_SCALE_MAX` (normalised but not logged: raises).
+        ``True``: treat the input as counts and normalise (negative values raise). ``False``:
+        use as is.
     target_sum
         Total per cell after normalisation.
 
     Returns
     -------
     ``(X, used)`` where ``used`` says which input and transformation were used.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``normalize``; negative values with ``normalize=True``; with ``"auto"``,
+        non-count data above :data:`LOG_SCALE_MAX` (see above).
     """
     from .._input import matrix
 
@@ -99,6 +129,8 @@ def expression_matrix(
         counts = True
     elif normalize == "auto":
         counts = is_count_matrix(X)
+        if not counts:
+            _refuse_linear_scale(X, source)
     else:
         counts = False
     if counts:

@@ -47,3 +47,32 @@ def test_expression_matrix_bad_values():
     X[0, 0] = -1.0
     with pytest.raises(ValueError, match="negative values, so it is not raw counts"):
         expression_matrix(ad.AnnData(X), normalize=True)
+
+
+@pytest.mark.realdata
+def test_normalised_but_not_logged_data_is_refused_not_used_as_log(data_mirror):
+    """Real Norman 2019 (PerturBench stores it log1p-normalised): undone with expm1 it is the
+    linear-scale output of normalize_total, which normalize='auto' took as log-normalised. Now
+    one error says what it looks like and the fixes, each of which works; through the public
+    tl door too."""
+    from biobft import datasets, tl
+    from biobft.perturb.expression import LOG_SCALE_MAX
+
+    adata = datasets.perturbench_devel(dataset="norman19")
+    adata = adata[adata.obs["condition"].isin(["control", "KLF1", "BAK1", "CEBPE"])].copy()
+    assert "log1p" in adata.uns and adata.X.max() < LOG_SCALE_MAX
+    linear = adata.copy()
+    linear.X = np.expm1(adata.X)
+    del linear.uns["log1p"]
+    assert not is_count_matrix(linear.X) and linear.X.max() > LOG_SCALE_MAX
+    with pytest.raises(ValueError, match=r"normalised but not log-transformed.*sc\.pp\.log1p"):
+        expression_matrix(linear)
+    with pytest.raises(ValueError, match="not log-scale either"):
+        tl.rank_genes(linear, condition_key="condition", control="control")
+    _, used = expression_matrix(linear, normalize=False)  # the user's explicit choice
+    assert "used as is" in used
+    sc.pp.log1p(linear)  # the fix the message names
+    X, used = expression_matrix(linear)
+    assert "used as is" in used
+    dense = lambda m: m.toarray() if sparse.issparse(m) else np.asarray(m)  # noqa: E731
+    np.testing.assert_allclose(dense(X), dense(adata.X), rtol=1e-6, atol=1e-9)
