@@ -190,6 +190,34 @@ def _check_one_dataset(obs: pd.DataFrame) -> None:
         )
 
 
+#: obs columns that name cell types / lines in the wild (PerturBench: ``cell_type``)
+CELL_TYPE_COLUMNS = ("cell_type", "cell_line")
+
+
+def _check_cell_types_not_pooled(obs: pd.DataFrame, cell_type_key: str | None) -> None:
+    """Refuse several cell types / lines (:data:`CELL_TYPE_COLUMNS`) without ``cell_type_key``.
+
+    Without it every cell shares one control and one set of conditions: PerturBench's
+    McFaline-Figueroa screen (A172, T98G, U87MG glioma lines) would be scored against one mixed
+    control. ``cell_type_key`` gives each line its own control and evaluation.
+    """
+    if cell_type_key is not None:
+        return
+    for col in CELL_TYPE_COLUMNS:
+        if col not in obs.columns:
+            continue
+        found = [str(v) for v in pd.unique(obs[col].dropna())]
+        if len(found) > 1:
+            raise ValueError(
+                f"adata.obs[{col!r}] has {len(found)} values ({found[:5]}), but no "
+                "cell_type_key was given, so their cells would share one control and one set "
+                f"of conditions; pass cell_type_key={col!r} (--cell-type-key {col} on the "
+                "command line) for a control and an evaluation per value, or keep one: "
+                f"adata[adata.obs[{col!r}] == {found[0]!r}].copy(). If pooling is intended, "
+                f"drop the column: adata.obs = adata.obs.drop(columns={col!r})"
+            )
+
+
 def perturbation_input(
     adata: AnnData,
     *,
@@ -236,7 +264,8 @@ def perturbation_input(
         A column or layer is missing.
     ValueError
         Missing labels, duplicated names, backed data, NaN/inf, label problems above, small
-        groups, cells of several data sets (``obs["dataset"]``, PerturBench's column); each
+        groups, cells of several data sets (``obs["dataset"]``, PerturBench's column), several
+        cell types in ``obs["cell_type"]`` / ``obs["cell_line"]`` without ``cell_type_key``; each
         message names the fix.
     """
     import warnings
@@ -245,6 +274,7 @@ def perturbation_input(
 
     check_adata(adata)
     _check_one_dataset(adata.obs)
+    _check_cell_types_not_pooled(adata.obs, cell_type_key)
     labels = obs_labels(adata, condition_key, what="condition_key")
     cts = (
         pd.Categorical(np.full(adata.n_obs, "all", dtype=object))

@@ -102,3 +102,42 @@ def test_cells_of_several_data_sets_are_not_pooled_into_one_experiment():
     one = a[a.obs["dataset"] == "norman19"].copy()
     one.obs.loc[one.obs_names[0], "dataset"] = np.nan
     assert perturbation_input(one, condition_key="c", normalize=False).control == "control"
+
+
+@pytest.mark.realdata
+def test_cell_lines_are_not_pooled_without_a_cell_type_key(data_mirror):
+    """PerturBench's McFaline-Figueroa screen (3 glioma lines, one data set): without
+    cell_type_key all lines shared one control. Refused, naming the key; with it, each line has
+    its own control; one line alone, or the column dropped, passes."""
+    from biobft import datasets
+    from biobft.perturb.conditions import perturbation_input
+
+    adata = datasets.perturbench_devel(dataset="mcfaline23")
+    lines = sorted(adata.obs["cell_type"].unique())
+    assert lines == ["A172", "T98G", "U87MG"]
+    with pytest.raises(ValueError, match=r"adata.obs\['cell_type'\] has 3 values .*cell_type_key="):
+        perturbation_input(adata, condition_key="condition", control="control")
+    inp = perturbation_input(
+        adata, condition_key="condition", control="control", cell_type_key="cell_type"
+    )
+    assert inp.control == "control"
+    one = adata[adata.obs["cell_type"] == "A172"].copy()
+    assert perturbation_input(one, condition_key="condition", control="control").control
+    pooled = adata.copy()
+    pooled.obs = pooled.obs.drop(columns="cell_type")  # the documented opt-in to pooling
+    assert perturbation_input(pooled, condition_key="condition", control="control").control
+
+
+def test_cell_line_column_is_checked_too_and_nan_is_ignored():
+    from biobft.perturb.conditions import perturbation_input
+
+    obs = pd.DataFrame(
+        {"c": ["control", "A"] * 4, "cell_line": ["K562"] * 4 + ["RPE1"] * 4},
+        index=[f"c{i}" for i in range(8)],
+    )
+    a = ad.AnnData(np.random.default_rng(0).normal(size=(8, 2)), obs=obs)
+    a.var_names = ["A", "B"]
+    with pytest.raises(ValueError, match=r"\['K562', 'RPE1'\].*--cell-type-key cell_line"):
+        perturbation_input(a, condition_key="c", normalize=False)
+    a.obs.loc[a.obs_names[4:], "cell_line"] = np.nan
+    assert perturbation_input(a, condition_key="c", normalize=False).control == "control"
