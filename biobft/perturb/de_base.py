@@ -75,6 +75,25 @@ def _fold_score(genes, labels, scores, folds: np.ndarray) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
+def _best_setting(scores, train: pd.DataFrame, *, name: str, n_folds: int) -> int:
+    """Index of the best inner-CV score; one clear error when no setting could be scored.
+
+    Every score is NaN when no readout gene has both labels among a held-out fold's pairs (per-gene
+    AUROC is undefined): too few training perturbations for the folds.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.size and np.isfinite(scores).any():
+        return int(np.nanargmax(scores))
+    n_perts = int(pd.unique(train["pert"]).size)
+    raise ValueError(
+        f"DE predictor {name!r}: inner cross-validation scored no setting: with {n_perts} "
+        f"training perturbation(s) in {max(2, min(n_folds, n_perts))} folds no readout gene has "
+        "both labels (DE and not DE) among a held-out fold's pairs, so per-gene AUROC is "
+        "undefined. Give it more training perturbations (PerturbQA's splits hold hundreds), or "
+        "use a predictor without inner CV (base_rate)"
+    )
+
+
 # --------------------------------------------------------------------------- predictors
 class DEPredictor:
     """Base class: learn from training DE pairs, score new (pert, gene) pairs.

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .de_base import DEPredictor, _gene_base_rate, _inner_folds, _pert_vectors
+from .de_base import DEPredictor, _best_setting, _gene_base_rate, _inner_folds, _pert_vectors
 from .embeddings import _l2
 from .metrics import auroc_per_gene
 
@@ -95,7 +95,7 @@ class PairClassifier(DEPredictor):
             scores.append(
                 auroc_per_gene(inner_te["gene"], inner_te["label"], model.predict_proba(X)[:, 1])
             )
-        best = int(np.nanargmax(scores))
+        best = _best_setting(scores, train, name=self.name, n_folds=self.n_folds)
         self.params_ = {"C": self.Cs[best], "features": self.features, "max_pairs": self.max_pairs}
         self.cv_scores_ = dict(zip(self.Cs, map(float, scores)))
         self.cv_score_ = float(scores[best])

@@ -12,7 +12,14 @@ import numpy as np
 import pandas as pd
 
 from ._options import missing_hint
-from .de_base import DEPredictor, _fold_score, _gene_base_rate, _inner_folds, _pert_vectors
+from .de_base import (
+    DEPredictor,
+    _best_setting,
+    _fold_score,
+    _gene_base_rate,
+    _inner_folds,
+    _pert_vectors,
+)
 from .de_input import check_network
 
 #: the weight column of STRING edges (:func:`biobft.datasets.string_edges`)
@@ -183,7 +190,7 @@ class _Neighbours(DEPredictor):
             oof[:, held] = self._grid(train.loc[~held], train.loc[held], genes)
         scores = [_fold_score(train["gene"], train["label"], row, folds) for row in oof]
         self.oof_folds_ = folds
-        best = int(np.nanargmax(scores))
+        best = _best_setting(scores, train, name=self.name, n_folds=self.n_folds)
         ki, ti = divmod(best, len(self.temperatures))
         self.params_ = {"k": self.ks[ki], "temperature": self.temperatures[ti]}
         self.cv_scores_ = dict(

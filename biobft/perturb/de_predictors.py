@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ._options import check_options
-from .de_base import BaseRate, DEPredictor, _fold_score
+from .de_base import BaseRate, DEPredictor, _best_setting, _fold_score
 from .de_classifier import PairClassifier
 from .de_neighbours import GraphPairs, KNNPairs, neighbour_scores
 
@@ -120,7 +120,7 @@ class Ensemble(DEPredictor):
             _fold_score(train["gene"], train["label"], np.asarray(w, float) @ ranks, folds)
             for w in grid
         ]
-        best = int(np.nanargmax(scores))
+        best = _best_setting(scores, train, name=self.name, n_folds=self.n_folds)
         self.weights_ = {m: grid[best][i] / self.n_steps for i, m in enumerate(names)}
         self.params_ = {"weights": self.weights_}
         self.cv_score_ = float(scores[best])

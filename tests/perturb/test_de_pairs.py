@@ -216,3 +216,31 @@ def test_ensemble_alone_still_gets_its_random_baseline(toy):
     # the real table's knn member knows the programmes; the random one's knows nothing
     gap = res.loc["ensemble", "auroc_per_gene"] - res.loc["random (ensemble)", "auroc_per_gene"]
     assert gap > 0.1
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("predictor", ["knn", "pair", "ensemble"])
+def test_too_few_training_knockdowns_is_one_clear_error(data_mirror, predictor):
+    """Real PerturbQA K562 DE with 6 training knockdowns: no inner fold has a readout gene with
+    both labels, so every CV score is NaN; numpy's bare 'All-NaN slice encountered' came out of
+    the hyper-parameter choice. Now one message with the counts and the way out."""
+    from biobft import datasets
+    from biobft.embed import make_table
+
+    pairs = datasets.perturbqa("k562", "de")
+    train = pairs.loc[pairs["split"] == "train"]
+    test = pairs.loc[pairs["split"] == "test"]
+    sub = pd.concat(
+        [
+            train.loc[train["pert"].isin(sorted(train["pert"].unique())[:6])],
+            test.loc[test["pert"].isin(sorted(test["pert"].unique())[:20])],
+        ]
+    )
+    genes = sorted(set(sub["pert"]) | set(sub["gene"]))
+    vectors = np.random.default_rng(0).normal(size=(len(genes), 16))
+    table = make_table(vectors, genes, model="random", source="test")
+    with pytest.raises(ValueError, match=r"inner cross-validation scored no setting: with 6 "):
+        evaluate_de_pairs(sub, embedding=table, predictors=[predictor], baselines=False)
+    # the way out the message names
+    res = evaluate_de_pairs(sub, embedding=table, predictors=["base_rate"], baselines=False)
+    assert res.loc[res["predictor"] == "base_rate", "auroc_per_gene"].iloc[0] == 0.5
