@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -80,6 +80,11 @@ def release_encoders() -> None:
 # --------------------------------------------------------------------------- encode
 def _check_texts(texts: Iterable[str] | str) -> list[str]:
     kind = type(texts).__name__
+    if isinstance(texts, Mapping):  # iterating would embed the keys (e.g. gene symbols)
+        raise TypeError(
+            f"texts is a {kind}: encode would embed its keys, not its values; pass "
+            "list(d.values()) (and keep list(d) for the names), or a pandas Series"
+        )
     if hasattr(texts, "tolist"):  # numpy array / pandas Series; a 0-d array gives one string
         texts = texts.tolist()
     if isinstance(texts, str):
@@ -110,11 +115,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 def _check_options(*, max_length: Any, layer: Any, batch_size: Any) -> None:
     """Refuse bad encoder options before the model loads."""
-    for name, value in (("max_length", max_length), ("batch_size", batch_size)):
+    for name, value, unit in (
+        ("max_length", max_length, "tokens"),
+        ("batch_size", batch_size, "texts"),
+    ):
         if value is None and name == "max_length":
             continue
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be a positive integer (tokens); got {value!r}")
+            raise ValueError(f"{name} must be a positive integer ({unit}); got {value!r}")
     if isinstance(layer, bool) or not isinstance(layer, int | np.integer):
         raise ValueError(f"layer must be an integer (-1: last hidden layer); got {layer!r}")
 
@@ -160,7 +168,9 @@ def _check_degenerate(
     control = [i for i, t in enumerate(items) if _CONTROL.search(t)]
     zero: list[int] = []
     if items and not empty and not control:
-        ids = handle.tokenizer(items, add_special_tokens=False)["input_ids"]
+        # truncated (to the tokenizer's limit): whether a text has any token is unchanged, and
+        # transformers' "longer than the maximum ... indexing errors" warning is not printed
+        ids = handle.tokenizer(items, add_special_tokens=False, truncation=True)["input_ids"]
         zero = [i for i, x in enumerate(ids) if not len(x)]
     parts = []
     if empty or zero:

@@ -168,8 +168,8 @@ class OpenVinoEncoder:
         if precision == "bf16" and not openvino_supports_bf16():
             raise ValueError(
                 "precision='bf16' needs a CPU with AMX or AVX-512 BF16 instructions (this one "
-                "has neither, OpenVINO does not list BF16, or ONEDNN_MAX_CPU_ISA caps oneDNN "
-                "below AVX512_CORE_BF16): use precision='fp32'"
+                "has neither, OpenVINO does not list BF16, or ONEDNN_MAX_CPU_ISA / "
+                "DNNL_MAX_CPU_ISA caps oneDNN below AVX512_CORE_BF16): use precision='fp32'"
             )
         if threads is None:
             import torch

@@ -134,13 +134,16 @@ def _misfits(backend: str, handle: Any, pooling: str | None, prec: str) -> list[
     if handle.device.type != "cpu":
         fits.append(f"it runs on CPU, the model is on {handle.device}")
     if backend == "onnx" and prec != "fp32":
-        fits.append(f"it runs fp32 (precision='auto' or 'fp32'), not {prec!r}")
+        fits.append(
+            f"it runs fp32 (precision='auto' or 'fp32'), not {prec!r} (backend='openvino' runs "
+            "bf16 on CPUs with AMX or AVX-512 BF16)"
+        )
     if backend == "openvino" and prec not in ("fp32", "bf16"):
         fits.append(f"it runs fp32 or bf16, not {prec!r}")
     if backend == "openvino" and prec == "bf16" and not _openvino_bf16():
         fits.append(
-            "bf16 needs a CPU with AMX or AVX-512 BF16 (this one has neither, or "
-            "ONEDNN_MAX_CPU_ISA hides them): use fp32"
+            "bf16 needs a CPU with AMX or AVX-512 BF16 (this one has neither, or a oneDNN ISA "
+            "cap, ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA, hides them): use fp32"
         )
     return fits
 

@@ -856,3 +856,24 @@ def test_exported_backends_tokenise_once_and_pad_like_the_tokenizer(backend, mon
     ref_vecs = handle.model.encode(texts)
     cos = (got * ref_vecs).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(ref_vecs, axis=1)
     assert cos.min() > 0.9999
+
+
+def test_a_dict_of_texts_is_refused_not_embedded_by_its_keys():
+    """Iterating a dict yields its keys: {'TP53': 'text'} was embedded as the word 'TP53'."""
+    with pytest.raises(TypeError, match=r"texts is a dict: encode would embed its keys.*values"):
+        encode({"TP53": "TP53 encodes a tumour suppressor."}, precision="fp32")
+    with pytest.raises(ValueError, match=r"batch_size must be a positive integer \(texts\)"):
+        encode(["x"], batch_size=0)
+    with pytest.raises(ValueError, match=r"max_length must be a positive integer \(tokens\)"):
+        encode(["x"], max_length=0)
+
+
+def test_long_texts_do_not_print_the_indexing_errors_warning(caplog, capsys):
+    """Texts over the model's limit are truncated; transformers' 'longer than the specified
+    maximum ... will result in indexing errors' warning came from an untruncated check pass."""
+    long_text = "TP53 encodes a tumor suppressor protein. " * 60  # ~600 tokens
+    with caplog.at_level("WARNING"):
+        vecs = encode([long_text, "KLF1"], precision="fp32", backend="torch")
+    out = capsys.readouterr()
+    said = caplog.text + out.out + out.err
+    assert "indexing errors" not in said and vecs.shape == (2, 384)
