@@ -82,13 +82,18 @@ class BenchmarkResult:
     perturbqa: Any = None  # PerturbQA section (biobft.report.perturbqa), issue 11
 
     def perturbation_summary(self) -> pd.DataFrame:
-        """Mean of each metric per (predictor, condition group) over held-out conditions."""
+        """Mean of each metric per (predictor, condition group) over held-out conditions, with
+        ``n_conditions`` and ``n_fallback`` (of them, predicted by the predictor's fallback, e.g.
+        ``train_mean`` for a gene without a vector: those rows are not the model's)."""
         if self.perturbation is None or self.perturbation.empty:
             return pd.DataFrame()
         df = self.perturbation
         cols = list(PERTURB_SUMMARY)  # an unknown name raises KeyError, never a silent drop
         out = df.groupby(["group", "predictor"], observed=True)[cols].mean()
         out["n_conditions"] = df.groupby(["group", "predictor"], observed=True).size()
+        # conditions the predictor could not embed, predicted by its fallback (train_mean, ...)
+        fell = df.get("fallback", pd.Series("", index=df.index)).fillna("").astype(str) != ""
+        out["n_fallback"] = fell.groupby([df["group"], df["predictor"]], observed=True).sum()
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -271,7 +271,11 @@ def write_report(result: BenchmarkResult, out_dir: str | os.PathLike) -> Path:
             "Means over held-out conditions. `pearson_delta`: Pearson correlation of predicted "
             "and observed change from control over all genes; `_de`: on the top-20 DE genes; "
             "`rmse`: root mean squared error over all genes. `no_change` predicts Δ = 0, so its "
-            "Pearson Δ is undefined (nan); its RMSE is the size of the observed change.",
+            "Pearson Δ is undefined (nan); its RMSE is the size of the observed change. "
+            "`n_fallback`: of the `n_conditions`, those the predictor could not embed (no gene "
+            "with a vector; `additive`: no training single) and predicted by its fallback "
+            "(`train_mean`), so a row is the model's own only for the rest "
+            "(`perturbation_conditions.csv`, column `fallback`, names them).",
             "",
             _md_table(summary),
             "",

@@ -108,3 +108,19 @@ def test_markdown_cells_escape_the_pipe_of_a_combined_source():
     unescaped = re.compile(r"(?<!\\)\|")
     assert len(unescaped.findall(row)) == len(unescaped.findall(header)) == 3
     assert "refseq+go\\|name,name" in row and "0.845" in row
+
+
+def test_perturbation_summary_counts_the_fallback_rows(result, tmp_path):
+    """Conditions whose gene has no vector are predicted by train_mean; the summary says how
+    many per row (before: only the per-condition CSV did, so `ridge` beside `train_mean` read as
+    the model's own score). Reference: a plain count over the per-condition frame."""
+    summary = result.perturbation_summary()
+    per = result.perturbation
+    for (group, predictor), row in summary.iterrows():
+        mine = per.loc[(per["group"] == group) & (per["predictor"] == predictor)]
+        assert row["n_fallback"] == sum(bool(f) for f in mine["fallback"])
+    ridge = summary.xs("ridge", level="predictor")["n_fallback"]
+    assert ridge.sum() > 0  # Norman genes without a RefSeq text (e.g. MAP3K21) fall back
+    assert summary.xs("train_mean", level="predictor")["n_fallback"].sum() == 0
+    text = write_report(result, tmp_path / "rep").read_text()
+    assert "| n_conditions | n_fallback |" in text and "predicted by its fallback" in text
