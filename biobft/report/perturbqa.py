@@ -211,6 +211,10 @@ def perturbqa_markdown(result: PerturbQAResult, *, figure: str | None = None) ->
         "predictor with the best inner-CV score; `name`: the name-only text table through it. "
         "Pooled `auroc` is inflated by readout-gene base rates and is not the task's metric.",
         "",
+        f"Tables: every row without a suffix uses its own `{result.config.get('table')}` table, "
+        "embedded for the K562 files' genes by the same encoder (`--genes` does not restrict "
+        f"it); `({result.config.get('extra_table')})` rows use this report's main table.",
+        "",
     ]
     for (cell, task), df in result.tables.items():
         best_name, best_val = best_published(cell, task)
