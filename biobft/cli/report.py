@@ -23,7 +23,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="minilm", help="encoder name or folder (default: minilm)")
     p.add_argument("--source", default="refseq", help="gene text source (default: refseq)")
     p.add_argument("--pooling", default=None, help="pooling for causal/masked LMs (mean, ...)")
-    p.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (default: auto)")
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="auto (bf16 where the CPU runs it fast, else fp32), fp32, bf16 or fp16 (torch "
+        "autocast only: slow on most CPUs) (default: auto)",
+    )
     p.add_argument(
         "--backend",
         default="auto",

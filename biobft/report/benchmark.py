@@ -62,6 +62,25 @@ def gene2vec_genes(pairs: dict[str, pd.DataFrame] | None = None) -> list[str]:
     return list(pd.unique(pd.concat(cols).astype(str)))
 
 
+def _check_gene_subset_for_ggi(genes: list[str], pairs: dict[str, pd.DataFrame]) -> None:
+    """Refuse a ``genes`` subset whose Gene2vec train or test pairs (both genes in the subset,
+    an upper bound on what the GGI fits can use) lack interacting or non-interacting pairs,
+    before the embedding step: the fit cannot run on one class."""
+    keep = set(genes)
+    for split in ("train", "test"):
+        df = pairs[split]
+        inside = df["gene_a"].astype(str).isin(keep) & df["gene_b"].astype(str).isin(keep)
+        labels = df.loc[inside, "label"]
+        n_pos, n_neg = int((labels == 1).sum()), int((labels == 0).sum())
+        if not (n_pos and n_neg):
+            raise ValueError(
+                f"only {n_pos + n_neg} Gene2vec {split} pair(s) have both genes among the "
+                f"{len(keep)} requested genes ({n_pos} interacting, {n_neg} not): the GGI "
+                "sections need both kinds. Pass more genes (the default is every gene), or "
+                "skip them with --no-ggi (Python: ggi=False)"
+            )
+
+
 def _covers_valid(genes: Iterable[str], valid: pd.DataFrame) -> bool:
     """Whether some Gene2vec valid pair has both genes in ``genes`` (a user's gene subset)."""
     have = pd.Index(list(genes))
@@ -256,7 +275,8 @@ def run_benchmark(
     Raises
     ------
     ValueError, TypeError
-        Unknown ``features``, ``classifier``, ``perturb_dataset`` or ``predictors``: all
+        Unknown ``features``, ``classifier``, ``perturb_dataset`` or ``predictors``, or (with
+        ``ggi``) a ``genes`` subset whose Gene2vec train or test pairs are all of one class: all
         checked before the first step (the embedding) starts.
     """
     from tqdm.auto import tqdm
@@ -275,6 +295,9 @@ def run_benchmark(
         predictors=predictors,
     )
     genes = None if genes is None else list(genes)
+    g2v_pairs = _gene2vec_pairs() if ggi else {}
+    if ggi and genes is not None:
+        _check_gene_subset_for_ggi(genes, g2v_pairs)
     timings: dict[str, float] = {}
     config = {
         "model": str(model),
@@ -325,7 +348,6 @@ def run_benchmark(
         )
 
     name_all = None
-    g2v_pairs = _gene2vec_pairs() if ggi else {}
     if ggi and (best_ggi or (name_baseline and source != "name")):
         # one name table for both GGI runs: the corpus genes and the Gene2vec genes
         g2v = (gene2vec_genes(g2v_pairs) if genes is None else genes) if best_ggi else []

@@ -202,3 +202,22 @@ def test_cli_benchmark_predictors_take_commas_or_spaces(monkeypatch, tmp_path):
         with pytest.raises(_Stop):
             main(["benchmark", "--out", str(tmp_path / "o"), "--predictors", *args])
     assert seen == [["ridge", "knn"]] * 3
+
+
+def test_gene_subset_without_both_ggi_classes_is_refused_before_embedding(data_mirror, monkeypatch):
+    """A small --genes list (trial: 200 genes) failed after minutes of embedding with advice for
+    the Python pair API; now it is refused first, with the counts and the CLI way out."""
+    import biobft.embed
+    from biobft import datasets
+    from biobft.report import run_benchmark
+
+    test = datasets.gene2vec_pairs("test")
+    pos = test.loc[test["label"] == 1].head(3)
+    genes = sorted(set(pos["gene_a"]) | set(pos["gene_b"]))
+
+    def no_embedding(*a, **k):
+        raise AssertionError("embedded before the gene subset was checked")
+
+    monkeypatch.setattr(biobft.embed, "embed_genes", no_embedding)
+    with pytest.raises(ValueError, match=r"Gene2vec (train|test) pair.*--no-ggi"):
+        run_benchmark(genes=genes, perturbation=False, perturbqa=False)
