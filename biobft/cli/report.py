@@ -38,7 +38,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "by what is installed and runs the model), torch, onnx or openvino (default: auto)",
     )
     p.add_argument(
-        "--genes", type=Path, help="file with one gene symbol per line, # comments (default: all)"
+        "--genes",
+        type=Path,
+        help="file with one gene symbol per line, # comments (default: all): the genes of the "
+        "main table and the GGI sections; the PerturbQA section embeds its own K562 genes",
     )
     p.add_argument("--features", default="sum", help="GGI pair features (default: sum)")
     p.add_argument("--classifier", default="logistic", help="GGI classifier (default: logistic)")
