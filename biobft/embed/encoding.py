@@ -168,9 +168,11 @@ def _check_degenerate(
     control = [i for i, t in enumerate(items) if _CONTROL.search(t)]
     zero: list[int] = []
     if items and not empty and not control:
-        # truncated (to the tokenizer's limit): whether a text has any token is unchanged, and
-        # transformers' "longer than the maximum ... indexing errors" warning is not printed
-        ids = handle.tokenizer(items, add_special_tokens=False, truncation=True)["input_ids"]
+        # truncated to the tokenizer's limit where it has one: whether a text has any token is
+        # unchanged, and transformers' "... will result in indexing errors" warning is not printed
+        limit = getattr(handle.tokenizer, "model_max_length", None)
+        cut = bool(limit and limit < 1_000_000)
+        ids = handle.tokenizer(items, add_special_tokens=False, truncation=cut)["input_ids"]
         zero = [i for i, x in enumerate(ids) if not len(x)]
     parts = []
     if empty or zero:
@@ -333,8 +335,9 @@ def encode(
     batch_size
         Texts per forward pass, at most (batches are formed after sorting by token length;
         the OpenVINO backend also caps a batch at
-        :data:`~biobft.embed.openvino_backend.MAX_BATCH_TOKENS` padded tokens, which is
-        faster there: ``benchmarks/results/encode_settings*.json``).
+        :data:`~biobft.embed.openvino_backend.MAX_BATCH_TOKENS` padded tokens: less padding
+        in calls of a few hundred texts of mixed lengths, the same speed on a whole corpus,
+        ``benchmarks/results/encode_settings*.json``).
     pooling
         ``None``: the model's default (a sentence-transformers model's own pipeline; ``"mean"``
         for other models), else a name in :data:`biobft.embed.pooling.POOLINGS` applied to the
