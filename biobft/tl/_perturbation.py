@@ -120,7 +120,10 @@ def predict_perturbation(
     layer, normalize
         Expression input; raw counts are normalised + ``log1p`` (see ``expression_matrix``).
     missing
-        Policy for perturbed genes missing from the embedding: ``error``, ``skip`` or ``mean``.
+        Policy for perturbed genes missing from the embedding table: ``"error"`` (raise, naming
+        them), ``"skip"`` (drop the gene from the perturbation's vector; a perturbation with no
+        embedded gene is predicted by the training mean, and ``obs["fallback"]`` says so: it
+        is not dropped) or ``"mean"`` (the mean vector of the training perturbations).
     min_cells
         ``None`` (default): a (cell type, condition) group of fewer than 2 cells, control
         included, raises; a number drops smaller perturbation groups with a warning (``1``
@@ -299,7 +302,9 @@ def evaluate_perturbation(
     layer, normalize
         Expression input; raw counts are normalised + ``log1p``.
     missing
-        Policy for perturbed genes missing from the embedding.
+        Policy for perturbed genes missing from the embedding table, as in
+        :func:`predict_perturbation`: a held-out condition with no embedded gene is scored with
+        the training-mean prediction, and its rows' ``fallback`` column says so.
     min_cells
         ``None`` (default): a (cell type, condition) group of fewer than 2 cells, control
         included, raises; a number drops smaller perturbation groups with a warning before
