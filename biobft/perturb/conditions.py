@@ -190,29 +190,40 @@ def _check_one_dataset(obs: pd.DataFrame) -> None:
         )
 
 
-#: obs columns that name cell types / lines in the wild (PerturBench: ``cell_type``)
-CELL_TYPE_COLUMNS = ("cell_type", "cell_line")
+#: obs columns that name cell types / lines in the wild (PerturBench: ``cell_type``; scPerturb:
+#: ``celltype`` / ``cell_line``)
+CELL_TYPE_COLUMNS = ("cell_type", "cell_line", "celltype")
 
 
 def _check_cell_types_not_pooled(obs: pd.DataFrame, cell_type_key: str | None) -> None:
-    """Refuse several cell types / lines (:data:`CELL_TYPE_COLUMNS`) without ``cell_type_key``.
+    """Refuse several cell types / lines (:data:`CELL_TYPE_COLUMNS`) pooled in one group.
 
-    Without it every cell shares one control and one set of conditions: PerturBench's
-    McFaline-Figueroa screen (A172, T98G, U87MG glioma lines) would be scored against one mixed
-    control. ``cell_type_key`` gives each line its own control and evaluation.
+    Without ``cell_type_key`` every cell shares one control and one set of conditions:
+    PerturBench's McFaline-Figueroa screen (A172, T98G, U87MG glioma lines) would be scored
+    against one mixed control. With a ``cell_type_key`` naming another column, each of its
+    groups must hold one value of these columns.
     """
-    if cell_type_key is not None:
-        return
+    if cell_type_key is not None and cell_type_key not in obs.columns:
+        return  # obs_labels raises the clear KeyError
     for col in CELL_TYPE_COLUMNS:
-        if col not in obs.columns:
+        if col not in obs.columns or col == cell_type_key:
             continue
-        found = [str(v) for v in pd.unique(obs[col].dropna())]
-        if len(found) > 1:
+        values = obs[col].astype(object).where(obs[col].notna())
+        found = [str(v) for v in pd.unique(values.dropna())]
+        if cell_type_key is None:
+            mixed = len(found) > 1
+        else:
+            per_group = values.groupby(obs[cell_type_key].astype(str)).nunique()
+            mixed = bool((per_group > 1).any())
+        if mixed:
+            within = (
+                "" if cell_type_key is None else f" within a cell_type_key={cell_type_key!r} group"
+            )
             raise ValueError(
-                f"adata.obs[{col!r}] has {len(found)} values ({found[:5]}), but no "
-                "cell_type_key was given, so their cells would share one control and one set "
-                f"of conditions; pass cell_type_key={col!r} (--cell-type-key {col} on the "
-                "command line) for a control and an evaluation per value, or keep one: "
+                f"adata.obs[{col!r}] has {len(found)} values ({found[:5]}){within}, so their "
+                "cells would share one control and one set of conditions; where the function "
+                f"takes one, pass cell_type_key={col!r} (--cell-type-key {col} on the command "
+                "line) for a control and an evaluation per value, or keep one: "
                 f"adata[adata.obs[{col!r}] == {found[0]!r}].copy(). If pooling is intended, "
                 f"drop the column: adata.obs = adata.obs.drop(columns={col!r})"
             )
@@ -265,8 +276,8 @@ def perturbation_input(
     ValueError
         Missing labels, duplicated names, backed data, NaN/inf, label problems above, small
         groups, cells of several data sets (``obs["dataset"]``, PerturBench's column), several
-        cell types in ``obs["cell_type"]`` / ``obs["cell_line"]`` without ``cell_type_key``; each
-        message names the fix.
+        cell types (:data:`CELL_TYPE_COLUMNS`) in one group (no ``cell_type_key``, or one that
+        names another column); each message names the fix.
     """
     import warnings
 

@@ -71,6 +71,14 @@ def _refuse_linear_scale(X, source: str) -> None:
         return
     lo, hi = float(values.min()), float(values.max())
     if lo >= 0 and hi > LOG_SCALE_MAX:
+        n_frac = int(np.count_nonzero(values != np.round(values)))
+        if n_frac <= 0.01 * values.size:  # e.g. counts with a few corrupted or imputed values
+            raise ValueError(
+                f"adata.{source} looks like raw counts but {n_frac} of its {values.size} stored "
+                "values are not integers, so normalize='auto' cannot tell counts from normalised "
+                "data: if these are counts, pass normalize=True (normalize_total + log1p) or "
+                "round them first; if they are normalised, run sc.pp.log1p(adata)"
+            )
         raise ValueError(
             f"adata.{source} is not raw counts (non-integer values) and not log-scale either "
             f"(max {hi:.4g} > {LOG_SCALE_MAX:g}): it looks normalised but not log-transformed "

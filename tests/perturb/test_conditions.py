@@ -141,3 +141,47 @@ def test_cell_line_column_is_checked_too_and_nan_is_ignored():
         perturbation_input(a, condition_key="c", normalize=False)
     a.obs.loc[a.obs_names[4:], "cell_line"] = np.nan
     assert perturbation_input(a, condition_key="c", normalize=False).control == "control"
+
+
+@pytest.mark.realdata
+def test_lines_pooled_under_another_key_or_column_name_are_refused(data_mirror):
+    """Trial 7: the guard was skipped under any cell_type_key (cell_type='glioma' for all cells
+    beside three cell_line values; cell_type_key='batch') and did not know scPerturb's
+    `celltype`. Each is refused now; the real per-line key passes, as does a key whose groups
+    each hold one line."""
+    from biobft import datasets
+    from biobft.perturb.conditions import perturbation_input
+
+    adata = datasets.perturbench_devel(dataset="mcfaline23")
+    kw = dict(condition_key="condition", control="control")
+    relabelled = adata.copy()
+    relabelled.obs["cell_line"] = relabelled.obs["cell_type"]
+    relabelled.obs["cell_type"] = "glioma"
+    with pytest.raises(ValueError, match=r"obs\['cell_line'\] has 3 values .*within a "):
+        perturbation_input(relabelled, cell_type_key="cell_type", **kw)
+    assert perturbation_input(relabelled, cell_type_key="cell_line", **kw).control == "control"
+    batch = adata.copy()
+    batch.obs["batch"] = "b1"
+    with pytest.raises(ValueError, match=r"obs\['cell_type'\] has 3 values .*cell_type_key='b"):
+        perturbation_input(batch, cell_type_key="batch", **kw)
+    batch.obs["batch"] = batch.obs["cell_type"].astype(str) + "-run1"  # one line per group
+    assert perturbation_input(batch, cell_type_key="batch", **kw).control == "control"
+    scperturb = adata.copy()
+    scperturb.obs = scperturb.obs.rename(columns={"cell_type": "celltype"})
+    with pytest.raises(ValueError, match=r"obs\['celltype'\] has 3 values"):
+        perturbation_input(scperturb, **kw)
+    with pytest.raises(KeyError):  # a missing key column: the door's own KeyError
+        perturbation_input(adata, cell_type_key="nope", **kw)
+
+
+@pytest.mark.realdata
+def test_rank_genes_on_several_lines_gets_advice_it_can_follow(data_mirror):
+    """tl.rank_genes takes no cell_type_key: its refusal must offer subsetting first."""
+    from biobft import datasets, tl
+
+    adata = datasets.perturbench_devel(dataset="mcfaline23")
+    with pytest.raises(ValueError, match=r"where the function takes one.*adata\[adata.obs"):
+        tl.rank_genes(adata, condition_key="condition", control="control")
+    one = adata[adata.obs["cell_type"] == "A172"].copy()
+    tl.rank_genes(one, condition_key="condition", control="control")
+    assert "rank_genes_perturbation" in one.uns

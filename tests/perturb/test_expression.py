@@ -76,3 +76,22 @@ def test_normalised_but_not_logged_data_is_refused_not_used_as_log(data_mirror):
     assert "used as is" in used
     dense = lambda m: m.toarray() if sparse.issparse(m) else np.asarray(m)  # noqa: E731
     np.testing.assert_allclose(dense(X), dense(adata.X), rtol=1e-6, atol=1e-9)
+
+
+def test_counts_with_a_few_non_integers_are_not_sent_to_log1p():
+    """Trial 7: 5 non-integer values among 50k counts got the 'run sc.pp.log1p' advice, which
+    yields un-normalised log counts. Now the message says what it sees and offers
+    normalize=True, which gives scanpy's normalize_total + log1p of the data."""
+    rng = np.random.default_rng(3)
+    counts = rng.poisson(5.0, size=(400, 120)).astype(np.float64)
+    counts[0, :3] = 60.0
+    counts[1, :5] += 0.5  # 5 non-integer values
+    adata = ad.AnnData(counts)
+    with pytest.raises(ValueError, match=r"5 of its 48000 stored values are not integers.*True"):
+        expression_matrix(adata)
+    X, used = expression_matrix(adata, normalize=True)
+    assert "counts -> normalize_total" in used
+    ref = ad.AnnData(counts.copy())
+    sc.pp.normalize_total(ref, target_sum=1e4)
+    sc.pp.log1p(ref)
+    np.testing.assert_allclose(X, ref.X, rtol=1e-6)
