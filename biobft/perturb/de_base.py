@@ -75,23 +75,22 @@ def _fold_score(genes, labels, scores, folds: np.ndarray) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
-def _best_setting(scores, train: pd.DataFrame, *, name: str, n_folds: int) -> int:
-    """Index of the best inner-CV score; one clear error when no setting could be scored.
+def _too_few(name: str, n_perts: int, why: str) -> ValueError:
+    return ValueError(
+        f"DE predictor {name!r}: inner cross-validation {why} with {n_perts} training "
+        "perturbation(s): its held-out pairs need readout genes with both labels (DE and not DE) "
+        "for a per-gene AUROC. Give it more training perturbations (PerturbQA's splits hold "
+        "hundreds), or use a predictor without inner CV (base_rate)"
+    )
 
-    Every score is NaN when no readout gene has both labels among a held-out fold's pairs (per-gene
-    AUROC is undefined): too few training perturbations for the folds.
-    """
+
+def _best_setting(scores, train: pd.DataFrame, *, name: str) -> int:
+    """Index of the best inner-CV score; one clear error when no setting could be scored
+    (every score NaN: no readout gene with both labels among the held-out pairs)."""
     scores = np.asarray(scores, dtype=np.float64)
     if scores.size and np.isfinite(scores).any():
         return int(np.nanargmax(scores))
-    n_perts = int(pd.unique(train["pert"]).size)
-    raise ValueError(
-        f"DE predictor {name!r}: inner cross-validation scored no setting: with {n_perts} "
-        f"training perturbation(s) in {max(2, min(n_folds, n_perts))} folds no readout gene has "
-        "both labels (DE and not DE) among a held-out fold's pairs, so per-gene AUROC is "
-        "undefined. Give it more training perturbations (PerturbQA's splits hold hundreds), or "
-        "use a predictor without inner CV (base_rate)"
-    )
+    raise _too_few(name, int(pd.unique(train["pert"]).size), "scored no setting")
 
 
 # --------------------------------------------------------------------------- predictors
@@ -108,6 +107,7 @@ class DEPredictor:
     name: ClassVar[str] = "base"
     needs_embedding: ClassVar[bool] = True
     out_of_fold: ClassVar[bool] = True
+    inner_cv: ClassVar[bool] = True  # hyper-parameters chosen by CV over training perturbations
 
     def __init__(
         self,
@@ -119,6 +119,8 @@ class DEPredictor:
     ):
         if missing not in _MISSING:
             raise ValueError(f"missing must be one of {_MISSING}; got {missing!r}")
+        if isinstance(n_folds, bool) or not isinstance(n_folds, int | np.integer) or n_folds < 2:
+            raise ValueError(f"n_folds must be an integer >= 2 (inner CV folds); got {n_folds!r}")
         if self.needs_embedding and embedding is None:
             raise ValueError(f"DE predictor {self.name!r} needs embedding=TABLE")
         self.embedding = None if embedding is None else validate_table(embedding)
@@ -133,6 +135,9 @@ class DEPredictor:
         """Fit on training pairs (columns ``pert``, ``gene``, ``label``)."""
         self.train_src_ = train
         self.train_ = train.reset_index(drop=True)
+        n_perts = int(pd.unique(self.train_["pert"]).size)
+        if self.inner_cv and n_perts < 2:
+            raise _too_few(self.name, n_perts, "cannot run")
         self._fit(self.train_)
         return self
 
@@ -155,6 +160,7 @@ class BaseRate(DEPredictor):
     name = "base_rate"
     needs_embedding = False
     out_of_fold = False
+    inner_cv = False
 
     def _fit(self, train):
         self.cv_score_ = 0.5

@@ -95,7 +95,7 @@ class PairClassifier(DEPredictor):
             scores.append(
                 auroc_per_gene(inner_te["gene"], inner_te["label"], model.predict_proba(X)[:, 1])
             )
-        best = _best_setting(scores, train, name=self.name, n_folds=self.n_folds)
+        best = _best_setting(scores, train, name=self.name)
         self.params_ = {"C": self.Cs[best], "features": self.features, "max_pairs": self.max_pairs}
         self.cv_scores_ = dict(zip(self.Cs, map(float, scores)))
         self.cv_score_ = float(scores[best])

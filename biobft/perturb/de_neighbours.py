@@ -190,7 +190,7 @@ class _Neighbours(DEPredictor):
             oof[:, held] = self._grid(train.loc[~held], train.loc[held], genes)
         scores = [_fold_score(train["gene"], train["label"], row, folds) for row in oof]
         self.oof_folds_ = folds
-        best = _best_setting(scores, train, name=self.name, n_folds=self.n_folds)
+        best = _best_setting(scores, train, name=self.name)
         ki, ti = divmod(best, len(self.temperatures))
         self.params_ = {"k": self.ks[ki], "temperature": self.temperatures[ti]}
         self.cv_scores_ = dict(

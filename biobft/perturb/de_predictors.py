@@ -120,7 +120,7 @@ class Ensemble(DEPredictor):
             _fold_score(train["gene"], train["label"], np.asarray(w, float) @ ranks, folds)
             for w in grid
         ]
-        best = _best_setting(scores, train, name=self.name, n_folds=self.n_folds)
+        best = _best_setting(scores, train, name=self.name)
         self.weights_ = {m: grid[best][i] / self.n_steps for i, m in enumerate(names)}
         self.params_ = {"weights": self.weights_}
         self.cv_score_ = float(scores[best])

@@ -239,8 +239,15 @@ def test_too_few_training_knockdowns_is_one_clear_error(data_mirror, predictor):
     genes = sorted(set(sub["pert"]) | set(sub["gene"]))
     vectors = np.random.default_rng(0).normal(size=(len(genes), 16))
     table = make_table(vectors, genes, model="random", source="test")
-    with pytest.raises(ValueError, match=r"inner cross-validation scored no setting: with 6 "):
+    with pytest.raises(ValueError, match=r"inner cross-validation scored no setting with 6 "):
         evaluate_de_pairs(sub, embedding=table, predictors=[predictor], baselines=False)
+    # one training knockdown, or one fold: the same kind of error before any fit (trial 7: a
+    # NaN-score or a StandardScaler "0 sample(s)" error came out instead)
+    one = sub.loc[(sub["split"] == "test") | (sub["pert"] == sub["pert"].iloc[0])]
+    with pytest.raises(ValueError, match=r"inner cross-validation cannot run with 1 training"):
+        evaluate_de_pairs(one, embedding=table, predictors=[predictor], baselines=False)
+    with pytest.raises(ValueError, match=r"n_folds must be an integer >= 2"):
+        evaluate_de_pairs(sub, embedding=table, predictors=[predictor], n_folds=1)
     # the way out the message names
     res = evaluate_de_pairs(sub, embedding=table, predictors=["base_rate"], baselines=False)
     assert res.loc[res["predictor"] == "base_rate", "auroc_per_gene"].iloc[0] == 0.5
