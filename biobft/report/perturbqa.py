@@ -208,7 +208,9 @@ def perturbqa_markdown(result: PerturbQAResult, *, figure: str | None = None) ->
         "(PerturbQA's `auc_per_gene`); a readout gene's base rate scores exactly 0.5. Every "
         "predictor is fit on the training knockdowns only; hyper-parameters by inner CV over "
         "training knockdowns. `random`: Gaussian vectors of the same dimension through the "
-        "predictor with the best inner-CV score; `name`: the name-only text table through it. "
+        "embedding predictor with the best inner-CV score (named in brackets; `graph` uses no "
+        "embedding and the ensemble is not a candidate); `name`: the name-only text table "
+        "through it. Compare them with that predictor's own row. "
         "Pooled `auroc` is inflated by readout-gene base rates and is not the task's metric.",
         "",
         f"Tables: every row without a suffix uses its own `{result.config.get('table')}` table, "

@@ -95,6 +95,25 @@ def test_perturbqa_headline_picks_by_inner_cv_never_by_test_score():
     assert row["task"] == "PerturbQA K562 DE" and row["chosen"].startswith("knn (inner CV 0.640")
     assert (row["score"], row["name_only"], row["random"]) == (0.61, 0.58, 0.52)
     assert "base rate 0.500" in row["other"] and "best published 0.62" in row["other"]
+    assert "`knn` itself" not in row["other"]  # knn was chosen: the baselines match it
+    # the ensemble chosen, baselines through knn: knn's own score is shown beside them
+    ens = pd.concat(
+        [
+            table,
+            pd.DataFrame(
+                {
+                    "predictor": ["ensemble"],
+                    "kind": ["model"],
+                    "auroc_per_gene": [0.66],
+                    "inner_cv_auroc_per_gene": [0.66],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    res = dataclasses.replace(res, perturbqa=PerturbQAResult(tables={("k562", "de"): ens}))
+    (row,) = task_headline(res).to_dict("records")
+    assert row["chosen"].startswith("ensemble") and "`knn` itself 0.610" in row["other"]
 
 
 def test_markdown_cells_escape_the_pipe_of_a_combined_source():
