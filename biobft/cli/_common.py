@@ -126,3 +126,25 @@ def comma_list(text: str) -> list[str]:
             "commas, e.g. 'knn,pair'"
         )
     return items
+
+
+def add_runtime_options(p, *, what: str = "the embedding") -> None:
+    """``--precision`` and ``--backend`` of an encoding command (choices: the library's
+    :data:`~biobft.embed.runtime.PRECISIONS` and :data:`~biobft.embed.runtime.BACKENDS`)."""
+    from ..embed.runtime import BACKENDS, PRECISIONS
+
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=list(PRECISIONS),
+        help="auto (bf16 where the CPU runs it fast, else fp32), fp32, bf16 or fp16 (torch "
+        "autocast only: slow on most CPUs) (default: auto)",
+    )
+    p.add_argument(
+        "--backend",
+        default="auto",
+        choices=list(BACKENDS),
+        help=f"inference runtime of {what}: auto (the fastest installed one that runs the model: "
+        "openvino, else onnx, else torch), torch, onnx (biobft[onnx]) or openvino "
+        "(biobft[openvino]) (default: auto)",
+    )

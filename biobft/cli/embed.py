@@ -7,7 +7,7 @@ import re
 import time
 from pathlib import Path
 
-from ._common import check_cache_writable, check_writable, read_gene_list
+from ._common import add_runtime_options, check_cache_writable, check_writable, read_gene_list
 
 DEFAULT_OUT = Path("results") / "embeddings"
 
@@ -42,15 +42,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--genes", type=Path, default=None, help="file with one gene symbol per line")
     p.add_argument("--pooling", default=None, help="mean, last_token, cls, max (default: model's)")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
-    p.add_argument(
-        "--backend",
-        default="auto",
-        choices=["auto", "torch", "onnx", "openvino"],
-        help="inference runtime: auto (the fastest installed one that runs the model: openvino, "
-        "else onnx, else torch), torch, onnx (biobft[onnx]) or openvino (biobft[openvino]) "
-        "(default: auto)",
-    )
+    add_runtime_options(p)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--layer", type=int, default=-1, help="hidden layer to pool (LMs)")

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ._common import comma_list, read_gene_list
+from ._common import add_runtime_options, comma_list, read_gene_list
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,20 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="minilm", help="encoder name or folder (default: minilm)")
     p.add_argument("--source", default="refseq", help="gene text source (default: refseq)")
     p.add_argument("--pooling", default=None, help="pooling for causal/masked LMs (mean, ...)")
-    p.add_argument(
-        "--precision",
-        default="auto",
-        choices=["auto", "fp32", "bf16", "fp16"],
-        help="auto (bf16 where the CPU runs it fast, else fp32), fp32, bf16 or fp16 (torch "
-        "autocast only: slow on most CPUs) (default: auto)",
-    )
-    p.add_argument(
-        "--backend",
-        default="auto",
-        choices=["auto", "torch", "onnx", "openvino"],
-        help="inference runtime of the embedding steps: auto (openvino, else onnx, else torch, "
-        "by what is installed and runs the model), torch, onnx or openvino (default: auto)",
-    )
+    add_runtime_options(p, what="every embedding step")
     p.add_argument(
         "--genes",
         type=Path,

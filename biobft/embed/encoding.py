@@ -170,8 +170,7 @@ def _check_degenerate(
     if items and not empty and not control:
         # truncated to the tokenizer's limit where it has one: whether a text has any token is
         # unchanged, and transformers' "... will result in indexing errors" warning is not printed
-        limit = getattr(handle.tokenizer, "model_max_length", None)
-        cut = bool(limit and limit < 1_000_000)
+        cut = _tokenizer_limit(handle.tokenizer) is not None
         ids = handle.tokenizer(items, add_special_tokens=False, truncation=cut)["input_ids"]
         zero = [i for i, x in enumerate(ids) if not len(x)]
     parts = []
@@ -206,15 +205,22 @@ def _check_degenerate(
         raise ValueError("; and ".join(parts))
 
 
+def _tokenizer_limit(tokenizer) -> int | None:
+    """The tokenizer's own ``model_max_length``; ``None`` when unset (transformers stores a huge
+    placeholder then)."""
+    tok_max = getattr(tokenizer, "model_max_length", None)
+    return int(tok_max) if tok_max and tok_max < 1_000_000 else None
+
+
 def _max_len(handle: EncoderHandle, max_length: int | None) -> int | None:
     limits = []
     if max_length:
         limits.append(int(max_length))
     if handle.kind == "st" and getattr(handle.model, "max_seq_length", None):
         limits.append(int(handle.model.max_seq_length))
-    tok_max = getattr(handle.tokenizer, "model_max_length", None)
-    if tok_max and tok_max < 1_000_000:
-        limits.append(int(tok_max))
+    tok_max = _tokenizer_limit(handle.tokenizer)
+    if tok_max is not None:
+        limits.append(tok_max)
     return min(limits) if limits else None
 
 

@@ -105,8 +105,8 @@ def task_headline(result: BenchmarkResult) -> pd.DataFrame:
         pick = models.loc[models["inner_cv_auroc_per_gene"].idxmax()]
         score = dict(zip(df["predictor"], df["auroc_per_gene"]))
         base = [k for k in score if k.startswith(("random", "name"))]
-        # the baselines' own predictor ("name (knn)" -> knn): the like-for-like comparison
-        through = next((k.split("(", 1)[1].rstrip(")") for k in base if "(" in k), None)
+        # the predictor the baselines went through (evaluate_de_pairs): like for like
+        through = df.attrs.get("best")
         same = (
             f"; `{through}` itself {score[through]:.3f} (the baselines' predictor)"
             if through in score and through != pick["predictor"]

@@ -89,6 +89,7 @@ def test_perturbqa_headline_picks_by_inner_cv_never_by_test_score():
             "inner_cv_auroc_per_gene": [0.64, 0.60, 0.50, 0.51, 0.57],
         }
     )
+    table.attrs["best"] = "knn"  # as evaluate_de_pairs records it
     res = BenchmarkResult(config={}, embedding={}, timings={})
     res = dataclasses.replace(res, perturbqa=PerturbQAResult(tables={("k562", "de"): table}))
     (row,) = task_headline(res).to_dict("records")
@@ -111,6 +112,7 @@ def test_perturbqa_headline_picks_by_inner_cv_never_by_test_score():
         ],
         ignore_index=True,
     )
+    ens.attrs["best"] = "knn"
     res = dataclasses.replace(res, perturbqa=PerturbQAResult(tables={("k562", "de"): ens}))
     (row,) = task_headline(res).to_dict("records")
     assert row["chosen"].startswith("ensemble") and "`knn` itself 0.610" in row["other"]
