@@ -108,5 +108,14 @@ def read_csv_symbols(
     if index_col is not None and header:
         keep.add(header[index_col])
     na = {c: list(PANDAS_NA) for c in header if c not in keep}
-    return pd.read_csv(path, sep=sep, index_col=index_col, keep_default_na=False, na_values=na,
-                       dtype={c: str for c in keep})  # fmt: skip
+    # the index is set afterwards: pandas' index_col with per-column na_values fails on an
+    # unnamed index column (an empty first header cell, what df.to_csv() writes)
+    df = pd.read_csv(path, sep=sep, keep_default_na=False, na_values=na,
+                     dtype={c: str for c in keep})  # fmt: skip
+    if index_col is None:
+        return df
+    name = df.columns[index_col]
+    df = df.set_index(name)
+    if str(name).startswith("Unnamed: "):  # pandas' label for an empty header cell
+        df.index.name = None
+    return df

@@ -65,3 +65,22 @@ def test_read_csv_symbols_separators(tmp_path, sep, suffix):
     path.write_text(sep.join(["gene", "x"]) + "\n" + sep.join(["NA", "1.5"]) + "\n")
     df = _paths.read_csv_symbols(path, sep=sep, index_col=0)
     assert df.index.tolist() == ["NA"] and df["x"].tolist() == [1.5]
+
+
+def test_unnamed_index_column_as_df_to_csv_writes_it(tmp_path):
+    """Trial 8: a CSV whose first header cell is empty (plain df.to_csv()) crashed inside pandas
+    ("Argument 'na_values' has incorrect type"); the gene NA must stay a string there too."""
+    import numpy as np
+    import pandas as pd
+
+    from biobft._paths import read_csv_symbols
+    from biobft.embed import read_table
+
+    table = pd.DataFrame(np.arange(12.0).reshape(4, 3), index=["NA", "TP53", "KLF1", "NULL"])
+    table.to_csv(tmp_path / "t.csv")
+    got = read_csv_symbols(tmp_path / "t.csv", index_col=0)
+    assert got.index.tolist() == ["NA", "TP53", "KLF1", "NULL"] and got.index.name is None
+    np.testing.assert_array_equal(got.to_numpy(), table.to_numpy())
+    assert read_table(tmp_path / "t.csv").index.tolist() == ["NA", "TP53", "KLF1", "NULL"]
+    table.rename_axis("gene").to_csv(tmp_path / "named.csv")
+    assert read_csv_symbols(tmp_path / "named.csv", index_col=0).index.name == "gene"
